@@ -1,0 +1,172 @@
+"""Composition root of a supervisor: lock, stale-state cleanup, the parts wired together, signal
+handling, the control server, and the one `asyncio.run` of devstack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from devstack import spawn
+from devstack.clock import SystemClock
+from devstack.control import ControlServer
+from devstack.env import build_env
+from devstack.errors import AlreadyRunning
+from devstack.health import make_http_client
+from devstack.logs import LogHub
+from devstack.paths import StatePaths, stack_id
+from devstack.specs import ServiceSpec, StackSpec
+from devstack.supervisor import Supervisor
+from devstack.terminal import TerminalSink, use_colour
+
+EXIT_LOST_RACE = 75  # a detached supervisor that found another one holding the lock
+
+
+class Lock:
+    """One supervisor per stack: an exclusive flock, released by the OS however the process ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the supervisor's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read().strip()
+            handle.close()
+            raise AlreadyRunning(int(text) if text.isdigit() else None) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def stop_leftovers(root: Path, say: Callable[[str], None]) -> None:
+    """Stop processes that a previous supervisor of this stack started and left behind
+    (it was killed without cleanup): found by the env tag every child carries."""
+    leftovers = spawn.tagged_processes(f"{stack_id(root)}/")
+    if not leftovers:
+        return
+    names = ", ".join(spawn.describe(p) for p in leftovers[:5])
+    more = f" and {len(leftovers) - 5} more" if len(leftovers) > 5 else ""
+    say(f"stopping {len(leftovers)} leftover process{'es' * (len(leftovers) != 1)} "
+        f"of an earlier run: {names}{more}")
+    spawn.send(leftovers, signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(leftovers, timeout=3.0)
+    spawn.send(spawn.alive(alive), signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=2.0)
+
+
+class App:
+    """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
+
+    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool) -> None:
+        self.stack = stack
+        self.names = names
+        self.no_deps = no_deps
+        self.foreground = foreground
+        self.paths = StatePaths.of(stack.root)
+        self.exit_code = 0
+        self._signals = 0
+        self._shutdown_task: asyncio.Task[None] | None = None
+
+    def run(self) -> int:
+        self.paths.make_private_dirs()
+        lock = Lock(self.paths.lock)
+        lock.acquire()  # AlreadyRunning goes to the caller
+        try:
+            return asyncio.run(self._main())
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.paths.info.unlink()
+            lock.release()
+
+    def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
+        os_env = dict(os.environ)
+        os_env.pop(spawn.TAG_VAR, None)
+
+        def build(spec: ServiceSpec) -> Mapping[str, str]:
+            return build_env(self.stack, spec, os_env, color=colour).as_dict()
+
+        return build
+
+    async def _main(self) -> int:
+        colour = self.foreground and use_colour()
+        terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
+            if self.foreground else None
+        hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal)
+        stop_leftovers(self.stack.root, hub.event)
+        http = make_http_client()
+        supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
+                                http=http, build_env=self._env_builder(colour),
+                                preflight=lambda spec: None, tag_prefix=f"{stack_id(self.stack.root)}/")
+        server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown)
+        await server.start()
+        self._write_info(supervisor)
+        self._install_signals(supervisor)
+        source = self.stack.source.name
+        hub.event(f"supervisor {os.getpid()} running {self.stack.name} from {source}; "
+                  f"control socket {self.paths.socket}")
+        try:
+            supervisor.start(self.names or None, self.no_deps)
+            await supervisor.done.wait()
+        finally:
+            await server.close()
+            await http.aclose()
+            hub.close()
+        return self.exit_code
+
+    def _write_info(self, supervisor: Supervisor) -> None:
+        info = {"pid": os.getpid(), "started_at": supervisor.started_at, "socket": str(self.paths.socket),
+                "stack": self.stack.name, "source": str(self.stack.source)}
+        self.paths.info.write_text(json.dumps(info))
+
+    def _install_signals(self, supervisor: Supervisor) -> None:
+        loop = asyncio.get_running_loop()
+        codes = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+        def on_signal(sig: signal.Signals) -> None:
+            self._signals += 1
+            if self._signals == 1:
+                self.exit_code = codes[sig]
+                supervisor.hub.event(f"{sig.name} received: stopping the stack "
+                                     "(press Ctrl-C again to kill everything at once)")
+                self._shutdown_task = loop.create_task(supervisor.shutdown())
+            else:
+                self.exit_code = 130
+                supervisor.kill_now()
+
+        for sig in codes:
+            if sig == signal.SIGHUP and not self.foreground:
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # detached: outlive the terminal
+                continue
+            loop.add_signal_handler(sig, on_signal, sig)
+
+
+def detached_main(stack: StackSpec, names: list[str], no_deps: bool) -> int:
+    """Entry point of the background supervisor process started by `up -d`."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    try:
+        return App(stack, names, no_deps, foreground=False).run()
+    except AlreadyRunning:
+        return EXIT_LOST_RACE

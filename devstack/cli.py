@@ -1,0 +1,379 @@
+"""The `devstack` command line: finds the stack, talks to the supervisor, renders, and is the only
+place that prints errors and picks exit codes (SPEC: 0 ok, 1 a service failed, 2 usage/config,
+3 no supervisor). Heavy modules (asyncio machinery, httpx, psutil) are imported only by the
+commands that need them, so `status` answers fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from devstack import client
+from devstack.errors import DevstackError, NotRunning, UsageError
+from devstack.paths import StatePaths
+from devstack.render import stack_ok, status_table
+from devstack.specs import StackSpec
+from devstack.suggest import unknown_service_message
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class Options:
+    def __init__(self, file: str | None, procfile: str | None, debug: bool) -> None:
+        self.file = file
+        self.procfile = procfile
+        self.debug = debug
+        self._stack: StackSpec | None = None
+
+    def stack(self) -> StackSpec:
+        if self._stack is None:
+            from devstack.config import find_stack
+
+            self._stack = find_stack(Path.cwd(), Path(self.file) if self.file else None,
+                                     Path(self.procfile) if self.procfile else None)
+        return self._stack
+
+    def paths(self) -> StatePaths:
+        return StatePaths.of(self.stack().root)
+
+    def names(self, names: tuple[str, ...]) -> list[str]:
+        known = list(self.stack().services)
+        for name in names:
+            if name not in known:
+                raise UsageError(unknown_service_message(name, known))
+        return list(names)
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("-f", "--file", metavar="PATH", help="The stack.toml to use (default: the nearest one).")
+@click.option("--procfile", metavar="PATH", help="Run the services of this Procfile.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="devstack")
+@click.pass_context
+def cli(ctx: click.Context, file: str | None, procfile: str | None, debug: bool) -> None:
+    """Start a multi-service development stack and keep it running."""
+    ctx.obj = Options(file, procfile, debug)
+
+
+# --------------------------------------------------------------------------- up / down
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("-d", "--detach", is_flag=True, help="Run the supervisor in the background.")
+@click.option("--no-deps", is_flag=True, help="Do not start the dependencies of the named services.")
+@click.option("--timeout", metavar="DURATION", help="With -d: stop waiting after this long.")
+@pass_options
+def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeout: str | None) -> None:
+    """Start the stack (or the named services and their dependencies)."""
+    from devstack.durations import parse_duration
+
+    stack = opts.stack()
+    wanted = opts.names(names)
+    try:
+        wait_s = parse_duration(timeout) if timeout else None
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    paths = opts.paths()
+    if client.ping(paths.socket) is not None:
+        _exit(_join_running(paths, stack, wanted, no_deps, wait_s))
+    if detach:
+        _exit(_up_detached(opts, paths, stack, wanted, no_deps, wait_s))
+    from devstack.app import App
+    from devstack.errors import AlreadyRunning
+
+    try:
+        code = App(stack, wanted, no_deps, foreground=True).run()
+    except AlreadyRunning:
+        code = _join_running(paths, stack, wanted, no_deps, wait_s)
+    _exit(code)
+
+
+def _started_names(stack: StackSpec, wanted: list[str], no_deps: bool) -> list[str]:
+    if not wanted:
+        return list(stack.services)
+    return wanted if no_deps else stack.with_dependencies(wanted)
+
+
+def _wait_and_report(paths: StatePaths, names: list[str], wait_s: float | None) -> int:
+    result = client.call(paths.socket, "wait", io_timeout=None if wait_s is None else wait_s + 10,
+                         names=names, timeout=wait_s)
+    data = result["status"]
+    click.echo(status_table(data))
+    if not result["settled"]:
+        click.echo(f"Not every service was up after {wait_s:g} s; see `devstack logs` for why.", err=True)
+        return 1
+    return 0 if stack_ok(data, names) else 1
+
+
+def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
+                  wait_s: float | None) -> int:
+    result = client.call(paths.socket, "start", names=wanted, no_deps=no_deps)
+    started = result.get("started") or []
+    click.echo(f"devstack is already running this stack; started: {', '.join(started) or 'nothing new'}.",
+               err=True)
+    return _wait_and_report(paths, _started_names(stack, wanted, no_deps), wait_s)
+
+
+def _up_detached(opts: Options, paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
+                 wait_s: float | None) -> int:
+    from devstack.app import EXIT_LOST_RACE
+
+    paths.make_private_dirs()
+    argv = [sys.executable, "-m", "devstack"]
+    argv += ["--procfile", str(stack.source)] if stack.from_procfile else ["--file", str(stack.source)]
+    argv += ["_supervise", *wanted] + (["--no-deps"] if no_deps else [])
+    env = dict(os.environ)
+    env["NO_COLOR"] = "1"
+    with open(paths.supervisor_out, "ab") as out:
+        proc = subprocess.Popen(argv, cwd=stack.root, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + 30
+    while client.ping(paths.socket, timeout=1.0) is None:
+        code = proc.poll()
+        if code is not None and code != EXIT_LOST_RACE:
+            tail = paths.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
+            raise DevstackError("the background supervisor exited at start (code "
+                                f"{code}): " + " / ".join(tail))
+        if time.monotonic() > deadline:
+            raise DevstackError(f"the background supervisor did not open its control socket "
+                                f"{paths.socket} within 30 s; see {paths.supervisor_out}")
+        time.sleep(0.01)
+    if proc.poll() == EXIT_LOST_RACE:
+        # Another `up` won the race to supervise this stack: ask it to start what we wanted.
+        return _join_running(paths, stack, wanted, no_deps, wait_s)
+    return _wait_and_report(paths, _started_names(stack, wanted, no_deps), wait_s)
+
+
+@cli.command(name="_supervise", hidden=True)
+@click.argument("names", nargs=-1)
+@click.option("--no-deps", is_flag=True)
+@pass_options
+def supervise(opts: Options, names: tuple[str, ...], no_deps: bool) -> None:
+    from devstack.app import detached_main
+
+    _exit(detached_main(opts.stack(), list(names), no_deps))
+
+
+@cli.command()
+@pass_options
+def down(opts: Options) -> None:
+    """Stop every service and the supervisor."""
+    from devstack.app import stop_leftovers
+
+    stack = opts.stack()
+    paths = opts.paths()
+    try:
+        result = client.call(paths.socket, "down", io_timeout=None)
+        _wait_gone(int(result["pid"]), 15.0)
+        click.echo(f"stack {stack.name} is down.")
+    except NotRunning:
+        click.echo(f"no supervisor is running for {stack.name}.")
+    stop_leftovers(stack.root, lambda text: click.echo(text, err=True))
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    import psutil
+
+    with contextlib.suppress(psutil.Error, psutil.TimeoutExpired):
+        psutil.Process(pid).wait(timeout)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _offline_status(stack: StackSpec) -> dict[str, Any]:
+    """Status without a supervisor: every service stopped; a declared port held by someone is named."""
+    from devstack.ports import port_holder
+
+    services = []
+    for name, spec in stack.services.items():
+        note = None
+        if spec.port:
+            holder = port_holder(spec.port)
+            if holder:
+                note = f"port {spec.port} is held by {holder}"
+        services.append({"name": name, "state": "stopped", "optional": spec.optional, "pid": None,
+                         "port": spec.port, "restarts": 0, "started_at": None, "uptime_s": None,
+                         "exit_code": None, "cpu_percent": 0.0, "memory_rss": 0,
+                         "health": {"status": None, "last_checked": None, "response_time_ms": None,
+                                    "error": note, "address": None}})
+    return {"stack": stack.name, "supervisor": {"pid": None, "started_at": None, "running": False},
+            "state": "down", "services": services}
+
+
+def _status_once(opts: Options, as_json: bool) -> int:
+    stack = opts.stack()
+    try:
+        data = client.call(opts.paths().socket, "status", io_timeout=10)
+        code = 0 if stack_ok({"services": [s for s in data["services"] if s["state"] != "stopped"]}) else 1
+    except NotRunning:
+        data = _offline_status(stack)
+        code = 3
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(status_table(data))
+    return code
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--watch", is_flag=True, help="Redraw every second until Ctrl-C.")
+@pass_options
+def status(opts: Options, as_json: bool, watch: bool) -> None:
+    """Show every service's state, health and resources."""
+    if not watch:
+        _exit(_status_once(opts, as_json))
+    code = 0
+    try:
+        while True:
+            click.clear()
+            code = _status_once(opts, as_json)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        _exit(code)
+
+
+# --------------------------------------------------------------------------- logs
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "lines", type=click.IntRange(min=0), default=100, show_default=True,
+              help="How many lines to print first.")
+@click.option("--since", metavar="DURATION|TIME", help="Only lines newer than this (10m, 2026-11-26T05:00).")
+@click.option("--timestamps", is_flag=True, help="Show each line's time.")
+@click.option("--no-color", is_flag=True, help="No colours.")
+@pass_options
+def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since: str | None,
+         timestamps: bool, no_color: bool) -> None:
+    """Print the kept logs of the named services (default: all), merged in time order."""
+    from datetime import UTC, datetime
+
+    from devstack.logfile import Follower, parse_since, tail
+    from devstack.terminal import COLOURS
+
+    stack = opts.stack()
+    known = [*stack.services, "devstack"]
+    for name in names:
+        if name not in known:
+            raise UsageError(unknown_service_message(name, list(stack.services)))
+    wanted = list(names) or list(stack.services)
+    try:
+        since_at = parse_since(since, datetime.now(UTC)) if since else None
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    colour = not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+    width = max(len(n) for n in wanted)
+    colours = {n: COLOURS[i % len(COLOURS)] for i, n in enumerate(stack.services)}
+    log_dir = opts.paths().log_dir
+
+    def show(record: Any) -> None:
+        name = record.service.ljust(width)
+        prefix = f"\x1b[{colours.get(record.service, '37')}m{name} |\x1b[0m " if colour else f"{name} | "
+        if timestamps:
+            prefix = record.ts.astimezone().isoformat(timespec="milliseconds") + " " + prefix
+        click.echo(prefix + record.text)
+
+    for record in tail(log_dir, wanted, lines, since_at):
+        show(record)
+    if follow:
+        follower = Follower(log_dir, wanted)
+        try:
+            while True:
+                for record in follower.poll():
+                    show(record)
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+
+
+# --------------------------------------------------------------------------- single services
+
+
+def _service_command(verb: str, help_text: str) -> Callable[..., None]:
+    @cli.command(name=verb, help=help_text)
+    @click.argument("names", nargs=-1, required=True)
+    @click.option("--timeout", metavar="DURATION", help="restart: stop waiting after this long.")
+    @pass_options
+    def command(opts: Options, names: tuple[str, ...], timeout: str | None) -> None:
+        from devstack.durations import parse_duration
+
+        wanted = opts.names(names)
+        socket = opts.paths().socket
+        if verb == "restart":
+            wait_s = parse_duration(timeout) if timeout else None
+            result = client.call(socket, "restart", io_timeout=None, names=wanted, timeout=wait_s)
+            data = result["status"]
+            _print_services(data, wanted)
+            _exit(0 if result["ok"] else 1)
+        if verb == "start":
+            client.call(socket, "start", names=wanted)
+            result = client.call(socket, "wait", io_timeout=None, names=wanted)
+            _print_services(result["status"], wanted)
+            _exit(0 if stack_ok(result["status"], wanted) else 1)
+        data = client.call(socket, "stop", io_timeout=None, names=wanted)
+        _print_services(data, wanted)
+
+    return command
+
+
+def _print_services(data: dict[str, Any], names: list[str]) -> None:
+    subset = dict(data, services=[s for s in data["services"] if s["name"] in names])
+    click.echo(status_table(subset))
+
+
+_service_command("restart", "Restart services and wait until they are healthy again.")
+_service_command("stop", "Stop services (the supervisor keeps running).")
+_service_command("start", "Start stopped services.")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _exit(code: int) -> NoReturn:
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="devstack", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DevstackError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(f"devstack hit an internal error ({type(exc).__name__}: {exc}); "
+                       "run again with --debug for the details.", err=True)
+        sys.exit(1)
+    sys.exit(0)

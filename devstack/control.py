@@ -1,0 +1,130 @@
+"""The control server: a Unix socket (0600, in a 0700 folder) that serves the supervisor's API to
+`devstack status/start/stop/restart/down` from any terminal of the same user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from devstack import protocol
+from devstack.errors import DevstackError
+from devstack.supervisor import Supervisor
+
+READ_TIMEOUT = 10.0
+MAX_CONNECTIONS = 64
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end (Linux SO_PEERCRED), None where unsupported."""
+    peercred = getattr(socket, "SO_PEERCRED", None)
+    if peercred is None:
+        return None
+    data = sock.getsockopt(socket.SOL_SOCKET, peercred, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", data)
+    return int(uid)
+
+
+class ControlServer:
+    def __init__(self, supervisor: Supervisor, path: Path, on_down: Callable[[], Awaitable[None]]) -> None:
+        self.supervisor = supervisor
+        self.path = path
+        self._on_down = on_down
+        self._server: asyncio.Server | None = None
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "ping": self._ping, "status": self._status, "start": self._start, "stop": self._stop,
+            "restart": self._restart, "wait": self._wait, "down": self._down,
+        }
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old = os.umask(0o177)  # the socket is created 0600: no window where others could connect
+        try:
+            self._server = await asyncio.start_unix_server(self._handle, path=str(self.path),
+                                                           limit=protocol.MAX_REQUEST)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with self._slots:
+            try:
+                reply = await self._serve_one(reader, writer)
+                writer.write(reply)
+                await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            uid = peer_uid(sock)
+            if uid is not None and uid != os.getuid():
+                self.supervisor.hub.event(f"refused a control connection from uid {uid}")
+                return protocol.error("permission denied: this supervisor belongs to another user")
+        try:
+            line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT)
+        except TimeoutError:
+            return protocol.error("no request received")
+        except (ValueError, asyncio.LimitOverrunError):
+            return protocol.error(f"request larger than {protocol.MAX_REQUEST} bytes")
+        try:
+            verb, args = protocol.parse_request(line)
+            return protocol.ok(await self._handlers[verb](args))
+        except protocol.ProtocolError as exc:
+            return protocol.error(str(exc), 2)
+        except DevstackError as exc:
+            return protocol.error(str(exc), exc.exit_code)
+
+    # ------------------------------------------------------------------ verbs
+
+    async def _ping(self, args: dict[str, Any]) -> Any:
+        return {"pid": os.getpid()}
+
+    async def _status(self, args: dict[str, Any]) -> Any:
+        return self.supervisor.status()
+
+    async def _start(self, args: dict[str, Any]) -> Any:
+        names = protocol.names_arg(args)
+        started = self.supervisor.start(names or None, no_deps=bool(args.get("no_deps")))
+        return {"started": started}
+
+    async def _stop(self, args: dict[str, Any]) -> Any:
+        await self.supervisor.stop(protocol.names_arg(args))
+        return self.supervisor.status()
+
+    async def _restart(self, args: dict[str, Any]) -> Any:
+        names = protocol.names_arg(args)
+        ok = await self.supervisor.restart(names, protocol.timeout_arg(args))
+        return {"ok": ok, "status": self.supervisor.status()}
+
+    async def _wait(self, args: dict[str, Any]) -> Any:
+        names = protocol.names_arg(args) or None
+        if names:
+            self.supervisor.check_names(names)
+        settled = await self.supervisor.wait(names, protocol.timeout_arg(args))
+        return {"settled": settled, "status": self.supervisor.status()}
+
+    async def _down(self, args: dict[str, Any]) -> Any:
+        await self._on_down()
+        return {"pid": os.getpid()}

@@ -1,0 +1,517 @@
+"""The environment a service's processes get, and where each variable came from.
+
+This module owns the layering of SPEC.md ("stack.toml": `venv`, `env_file`, `env`,
+`port`; "Logs": PYTHONUNBUFFERED / FORCE_COLOR). From lowest to highest:
+
+    OS environment  <  stack env_file  <  service env files  <  `env` table  <  devstack
+
+`build_env` is the one builder used by `up`, `doctor`, `env`, `setup`, `run` and cmd
+probes, so that all of them agree on what a service sees. It is pure in the sense that
+matters here: it reads .env files and looks at the file system, but never mutates
+`os.environ` and never prints. Problems (missing files, unparsable lines) come back as
+data for the caller to report; no message built here ever contains a value.
+
+It also owns venv detection/activation and the lookup of a command's executable on the
+service's PATH, because "which python does this service run" depends on the same PATH.
+The Windows rules (Scripts\\, python.exe, PATHEXT, ';', case-insensitive names) sit
+behind a `windows` flag so that they are unit-tested on Linux too.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shlex
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+# The parser, not dotenv_values(): dotenv_values() interpolates from os.environ (we must
+# use the os_env we are given) and reports bad lines through the logging module, with a
+# line number that points at the blank lines before the bad one.
+from dotenv.parser import Original, parse_stream
+from dotenv.variables import Variable, parse_variables
+
+from devstack.specs import ServiceSpec, StackSpec
+
+_WINDOWS = sys.platform == "win32"
+
+MASK = "****"
+
+
+class Layer(StrEnum):
+    """Where a variable's value was set, lowest precedence first."""
+
+    OS = "OS"
+    STACK_ENV_FILE = "stack .env"
+    SERVICE_ENV_FILE = "service .env"
+    ENV = "env"
+    DEVSTACK = "devstack"
+
+
+_FILE_LAYERS = frozenset({Layer.STACK_ENV_FILE, Layer.SERVICE_ENV_FILE})
+# Layers in which the user chose a value for this service; devstack's defaults
+# (PORT, PYTHONUNBUFFERED, FORCE_COLOR) give way to these, but not to the OS layer.
+_USER_LAYERS = _FILE_LAYERS | {Layer.ENV}
+
+
+# --- what counts as secret ------------------------------------------------------------
+
+# Words that mark a secret wherever they end a name part: PGPASSWORD, CLIENTSECRET,
+# GITHUB_TOKEN. Matched at the end of a part only, so TOKENIZERS_PARALLELISM is not one.
+_SECRET_SUFFIXES = re.compile(
+    r"(PASSWORDS?|PASSWD|PASSPHRASE|SECRETS?|TOKEN|CREDENTIALS?|APIKEYS?|SECRETKEY|PRIVATEKEY|ACCESSKEY)$"
+)
+# Short words that are too common inside other words (KEYBOARD, BYPASS, PASSPORT,
+# MONKEY) to match anywhere but as a whole part: API_KEY, DB_PASS, MYSQL_PWD.
+_SECRET_PARTS = frozenset({"KEY", "KEYS", "PASS", "PWD"})
+# Shell variables that merely look secret: PWD is the working directory.
+_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
+# A URL with a password in it (postgres://app:hunter2@db/app), whatever the name.
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
+
+
+def looks_secret(name: str) -> bool:
+    """True when a variable's name marks it as secret.
+
+    The name is cut into parts at `_`, `-`, `.` and camelCase boundaries (trailing digits
+    dropped). It is secret when a part *ends with* PASSWORD(S), PASSWD, PASSPHRASE,
+    SECRET(S), TOKEN, CREDENTIAL(S), APIKEY(S), SECRETKEY, PRIVATEKEY or ACCESSKEY, or
+    *is* KEY, KEYS, PASS or PWD. PWD and OLDPWD themselves (the shell's folders) are not.
+    """
+    if name.upper() in _NOT_SECRET_NAMES:
+        return False
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    for part in re.split(r"[^A-Za-z0-9]+", spaced.upper()):
+        part = part.rstrip("0123456789")
+        if part in _SECRET_PARTS or _SECRET_SUFFIXES.search(part):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One variable as the service gets it. The value stays out of repr() so that a
+    debug dump or traceback cannot leak it."""
+
+    name: str
+    value: str = field(repr=False)
+    layer: Layer
+    source: str  # the file's path for .env layers, "" otherwise
+    # True when the value was built from a secret one: env = { URL = "…${DB_PASSWORD}…" }
+    # with DB_PASSWORD from a .env file must not be shown either.
+    from_secret: bool = False
+
+    @property
+    def secret(self) -> bool:
+        """Masked by default: it came from a .env file, was built from a secret value,
+        has a secret-looking name (`looks_secret`), or is a URL with a password."""
+        return (
+            self.layer in _FILE_LAYERS
+            or self.from_secret
+            or looks_secret(self.name)
+            or _URL_WITH_PASSWORD.search(self.value) is not None
+        )
+
+
+def masked(var: EnvVar, show_values: bool) -> str:
+    """The value to display: MASK for secrets unless `show_values`.
+
+    An empty value is shown as empty even when secret: "API_KEY is set but empty" is the
+    classic mistake this should reveal, and emptiness gives nothing away.
+    """
+    if show_values or not var.secret or var.value == "":
+        return var.value
+    return MASK
+
+
+@dataclass(frozen=True)
+class ServiceEnv:
+    """What `build_env` found: the variables and how they came to be."""
+
+    variables: Mapping[str, EnvVar]  # keyed by name (upper-cased on Windows)
+    venv: Path | None  # the activated venv, if any (it may not exist: a pre-flight check says so)
+    venv_auto: bool  # True when found by auto-detection rather than declared
+    missing_env_files: tuple[Path, ...]  # declared env files (or an expected default .env) that are absent
+    warnings: tuple[str, ...] = ()  # e.g. "apps/api/.env:3: could not parse this line"; never a value
+    env_files: tuple[Path, ...] = ()  # the env files actually read, lowest layer first
+    windows: bool = _WINDOWS  # names compare case-insensitively
+    env_file_values: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def as_dict(self) -> dict[str, str]:
+        """The environment to hand to a child process."""
+        return {var.name: var.value for var in self.variables.values()}
+
+    def secret_values(self) -> frozenset[str]:
+        """Every non-empty value read from a .env file, including ones a higher layer
+        overrode, so that output can be redacted of them."""
+        return self.env_file_values
+
+    def get(self, name: str) -> EnvVar | None:
+        return self.variables.get(name.upper() if self.windows else name)
+
+    def missing(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The names that are not set at all (for `required_env`); empty counts as set."""
+        return tuple(name for name in names if self.get(name) is None)
+
+
+# --- venv -----------------------------------------------------------------------------
+
+
+def find_venv(service: ServiceSpec) -> tuple[Path | None, bool]:
+    """The service's venv and whether it was auto-detected.
+
+    A declared venv is returned even when it does not exist: activating it anyway makes
+    the failure point at the venv (reported by a pre-flight check) rather than at a
+    confusing "module not found" from some other python.
+    """
+    if service.venv_disabled:
+        return None, False
+    if service.venv is not None:
+        return service.venv, False
+    for name in ("venv", ".venv"):
+        candidate = service.cwd / name
+        # pyvenv.cfg is what makes a folder a venv; a folder merely named venv is not one.
+        if (candidate / "pyvenv.cfg").is_file():
+            return candidate, True
+    return None, False
+
+
+def venv_bin_dir(venv: Path, windows: bool = _WINDOWS) -> Path:
+    """The folder that activation puts first on PATH: bin/, or Scripts\\ on Windows."""
+    return venv / ("Scripts" if windows else "bin")
+
+
+def venv_python(venv: Path, windows: bool = _WINDOWS) -> Path:
+    """The venv's interpreter: bin/python, or Scripts\\python.exe on Windows."""
+    return venv_bin_dir(venv, windows) / ("python.exe" if windows else "python")
+
+
+# --- building the environment ---------------------------------------------------------
+
+
+def _path_sep(windows: bool) -> str:
+    # Not os.pathsep: the flag, not the running platform, decides (tests run on Linux).
+    return ";" if windows else ":"
+
+
+def _display(path: Path, root: Path) -> str:
+    """A path as messages show it: relative to the stack folder when inside it."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _binding_line(original: Original) -> int:
+    """The line a binding really starts on. python-dotenv counts from the end of the
+    previous binding, i.e. from the blank lines and comments-only lines before it."""
+    text = original.string
+    leading = text[: len(text) - len(text.lstrip())]
+    return original.line + len(re.findall(r"\r\n|\n|\r", leading))
+
+
+class _Builder:
+    """The layers applied so far, as one merged view."""
+
+    def __init__(self, root: Path, windows: bool) -> None:
+        self.root = root
+        self.windows = windows
+        self.vars: dict[str, EnvVar] = {}
+        self.warnings: list[str] = []
+        self.file_values: set[str] = set()
+
+    def key(self, name: str) -> str:
+        # Windows names are case-insensitive; like os.environ there, keep them upper-case.
+        return name.upper() if self.windows else name
+
+    def get(self, name: str) -> EnvVar | None:
+        return self.vars.get(self.key(name))
+
+    def set(self, name: str, value: str, layer: Layer, source: str = "", from_secret: bool = False) -> None:
+        key = self.key(name)
+        self.vars[key] = EnvVar(key, value, layer, source, from_secret)
+
+    def remove(self, name: str) -> None:
+        self.vars.pop(self.key(name), None)
+
+    def set_checked(self, name: str, value: str, layer: Layer, where: str, source: str = "",
+                    from_secret: bool = False) -> None:
+        """`set`, for user-written names and values, which a child's environment may not
+        hold: the OS refuses '=' in a name and NUL anywhere."""
+        if not name or "=" in name or "\0" in name:
+            self.warnings.append(f"{where}: {name!r} is not a valid variable name; ignored")
+        elif "\0" in value:
+            self.warnings.append(f"{where}: the value of {name} contains a NUL character; ignored")
+        else:
+            self.set(name, value, layer, source, from_secret)
+
+    def interpolate(self, raw: str) -> tuple[str, bool]:
+        """`${VAR}` / `${VAR:-default}` from the layers so far, with python-dotenv's
+        rules (the default applies only when VAR is unset). Also says whether a secret
+        value went into the result."""
+        parts: list[str] = []
+        tainted = False
+        for atom in parse_variables(raw):
+            if isinstance(atom, Variable):
+                var = self.get(atom.name)
+                if var is None:
+                    parts.append(atom.default or "")
+                else:
+                    parts.append(var.value)
+                    tainted = tainted or var.secret
+            else:
+                parts.append(atom.resolve({}))
+        return "".join(parts), tainted
+
+    def load_file(self, path: Path, layer: Layer) -> None:
+        display = _display(path, self.root)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.warnings.append(f"{display}: could not read ({exc.strerror or type(exc).__name__})")
+            return
+        try:
+            # utf-8-sig: editors on Windows add a BOM, which would end up in the first name.
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            self.warnings.append(f"{display}:{line}: bytes that are not UTF-8 were replaced")
+            text = data.decode("utf-8-sig", errors="replace")
+        for binding in parse_stream(io.StringIO(text)):
+            where = f"{display}:{_binding_line(binding.original)}"
+            if binding.error:
+                self.warnings.append(f"{where}: could not parse this line")
+                continue
+            if binding.key is None or binding.value is None:
+                continue  # blank, comment, or a bare `NAME` without `=`: sets nothing
+            # Earlier keys of this file are already in self.vars, on top of the layers
+            # below, which is the lookup order python-dotenv uses.
+            value, _ = self.interpolate(binding.value)
+            if value:
+                self.file_values.add(value)
+            self.set_checked(binding.key, value, layer, where, str(path))
+
+    def set_by_user(self, name: str) -> bool:
+        var = self.get(name)
+        return var is not None and var.layer in _USER_LAYERS
+
+
+def _service_env_files(service: ServiceSpec) -> tuple[list[Path], list[Path]]:
+    """(files to read, files missing) for the service layer."""
+    if service.env_files is not None:
+        declared = list(service.env_files)
+        return [p for p in declared if p.exists()], [p for p in declared if not p.exists()]
+    default = service.cwd / ".env"
+    if default.exists():
+        return [default], []
+    # An absent default .env is only worth reporting when the service shows it expects
+    # one (SPEC: "the .env.example beside it is named as the file to copy").
+    if (service.cwd / ".env.example").exists():
+        return [], [default]
+    return [], []
+
+
+def build_env(
+    stack: StackSpec,
+    service: ServiceSpec,
+    os_env: Mapping[str, str],
+    *,
+    color: bool = False,
+    extra: Mapping[str, str] | None = None,
+    windows: bool = _WINDOWS,
+) -> ServiceEnv:
+    """The environment `service` runs in, each variable tagged with its layer.
+
+    `os_env` is the OS layer (usually os.environ; it is only read). `color`: devstack's
+    terminal shows colour, so children get FORCE_COLOR=1. `extra`: devstack's own tags,
+    set last.
+    """
+    b = _Builder(stack.root, windows)
+    for name, value in os_env.items():
+        b.set(name, value, Layer.OS)
+
+    to_read: list[tuple[Path, Layer]] = []
+    missing: list[Path] = []
+    if stack.env_file is not None:
+        if stack.env_file.exists():
+            to_read.append((stack.env_file, Layer.STACK_ENV_FILE))
+        else:
+            missing.append(stack.env_file)
+    found, absent = _service_env_files(service)
+    to_read += [(p, Layer.SERVICE_ENV_FILE) for p in found]
+    missing += absent
+
+    # A file is read once, at its lowest layer: with cwd = "." the service's default
+    # .env is usually the stack's env_file itself.
+    seen: set[Path] = set()
+    read: list[Path] = []
+    for path, layer in to_read:
+        real = path.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        read.append(path)
+        b.load_file(path, layer)
+
+    for name, raw in service.env.items():
+        value, tainted = b.interpolate(raw)
+        b.set_checked(name, value, Layer.ENV, f"env of {service.name}", from_secret=tainted)
+
+    venv, venv_auto = find_venv(service)
+    if venv is not None:
+        bin_dir = str(venv_bin_dir(venv, windows))
+        below = b.get("PATH")
+        new_path = bin_dir if below is None or not below.value else bin_dir + _path_sep(windows) + below.value
+        b.set("PATH", new_path, Layer.DEVSTACK, from_secret=below is not None and below.secret)
+        b.set("VIRTUAL_ENV", str(venv), Layer.DEVSTACK)
+        # A PYTHONHOME from the outside would make the venv's python load another
+        # installation's standard library.
+        b.remove("PYTHONHOME")
+    if service.port is not None and not b.set_by_user("PORT"):
+        b.set("PORT", str(service.port), Layer.DEVSTACK)
+    # Children write into pipes; without this, Python buffers their output and logs
+    # arrive late or, on a crash, never.
+    if not b.set_by_user("PYTHONUNBUFFERED"):
+        b.set("PYTHONUNBUFFERED", "1", Layer.DEVSTACK)
+    if color and not b.set_by_user("FORCE_COLOR"):
+        b.set("FORCE_COLOR", "1", Layer.DEVSTACK)
+    for name, value in (extra or {}).items():
+        b.set(name, value, Layer.DEVSTACK)
+
+    return ServiceEnv(
+        variables=MappingProxyType(b.vars),
+        venv=venv,
+        venv_auto=venv_auto,
+        missing_env_files=tuple(missing),
+        warnings=tuple(b.warnings),
+        env_files=tuple(read),
+        windows=windows,
+        env_file_values=frozenset(b.file_values),
+    )
+
+
+# --- finding a command's executable ---------------------------------------------------
+
+# Run by the shell itself: they need not be on PATH, so their presence cannot be checked.
+_SH_BUILTINS = frozenset(
+    {
+        ".", ":", "[", "[[", "!", "{", "(", "alias", "bg", "break", "case", "cd", "command", "continue",
+        "echo", "eval", "exec", "exit", "export", "false", "fg", "for", "function", "getopts", "if",
+        "jobs", "kill", "printf", "pwd", "read", "readonly", "return", "set", "shift", "source", "test",
+        "time", "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "until", "wait",
+        "while",
+    }
+)
+_CMD_BUILTINS = frozenset(
+    {
+        "assoc", "break", "call", "cd", "chdir", "cls", "color", "copy", "date", "del", "dir", "echo",
+        "endlocal", "erase", "exit", "for", "ftype", "goto", "if", "md", "mkdir", "mklink", "move",
+        "path", "pause", "popd", "prompt", "pushd", "rd", "rem", "ren", "rename", "rmdir", "set",
+        "setlocal", "shift", "start", "time", "title", "type", "ver", "verify", "vol",
+    }
+)
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"
+
+
+def _env_lookup(env: Mapping[str, str], name: str, windows: bool) -> str | None:
+    if not windows:
+        return env.get(name)
+    for key, value in env.items():
+        if key.upper() == name.upper():
+            return value
+    return None
+
+
+def _first_word(command: str | tuple[str, ...], windows: bool) -> tuple[str | None, bool]:
+    """(the word naming the program, whether it cannot be checked)."""
+    if not isinstance(command, str):
+        # Executed directly: no shell, so no builtins, assignments or expansions.
+        return (command[0] if command else None), False
+    try:
+        # cmd.exe does not treat backslashes as escapes; shlex's posix mode would eat them.
+        words = shlex.split(command, posix=not windows)
+    except ValueError:  # unbalanced quotes: the shell will complain; check what we can
+        words = command.split()
+    if windows:
+        words = [w[1:-1] if len(w) >= 2 and w[0] == w[-1] == '"' else w for w in words]
+        if not words:
+            return None, False
+        word = words[0]
+        return word, word.lower() in _CMD_BUILTINS or "%" in word or "!" in word
+    while words and _ASSIGNMENT.match(words[0]):
+        words = words[1:]  # `FOO=1 cmd`: the assignments only change cmd's environment
+    # `exec cmd …` is common in start scripts, and cmd is what must exist.
+    while len(words) >= 2 and words[0] == "exec" and not words[1].startswith("-"):
+        words = words[1:]
+    if not words:
+        return None, False
+    word = words[0]
+    return word, word in _SH_BUILTINS or any(c in word for c in "$`*?[")
+
+
+def _executable_at(base: Path, env: Mapping[str, str], windows: bool) -> str | None:
+    if windows:
+        pathext = _env_lookup(env, "PATHEXT", True) or _DEFAULT_PATHEXT
+        # Lower-case: Windows matches either case, and the Linux tests' files are lower.
+        exts = [e.lower() for e in pathext.split(";") if e]
+        # A name with one of the PATHEXT extensions runs as is; any other gets one appended.
+        if base.suffix.lower() in exts:
+            candidates = [base]
+        else:
+            candidates = [base.with_name(base.name + ext) for ext in exts]
+        return next((str(c) for c in candidates if c.is_file()), None)
+    if base.is_file() and os.access(base, os.X_OK):
+        return str(base)
+    return None
+
+
+def resolve_executable(
+    command: str | tuple[str, ...],
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    windows: bool = _WINDOWS,
+) -> str | None:
+    """Where the program that `command` runs is, looked up as the child will look it up.
+
+    The first word (after `VAR=value` assignments and `exec` for a shell string) is
+    searched on env's PATH; a word with a slash is taken relative to `cwd`. A shell
+    builtin, or a word the shell would expand (`$JAVA_HOME/bin/java`), cannot be checked
+    and is returned as is. None when nothing executable is found.
+    """
+    word, unchecked = _first_word(command, windows)
+    if not word:
+        return None
+    if unchecked:
+        return word
+    if isinstance(command, str) and not windows and (word == "~" or word.startswith("~/")):
+        home = _env_lookup(env, "HOME", False)
+        if home is None:
+            return word
+        word = home + word[1:]
+    if "/" in word or (windows and "\\" in word):
+        return _executable_at(cwd / word, env, windows)  # an absolute word replaces cwd
+
+    path_value = _env_lookup(env, "PATH", windows)
+    if path_value is None:
+        entries = [] if windows else ["/bin", "/usr/bin"]  # what execvp falls back to
+    else:
+        entries = path_value.split(_path_sep(windows))
+    if windows:
+        entries = [str(cwd), *entries]  # cmd.exe looks in the current folder first
+    for entry in entries:
+        if not entry:
+            if windows:
+                continue
+            entry = "."  # an empty POSIX PATH entry means the current folder
+        # Relative entries are relative to the child's cwd: it chdirs before exec.
+        found = _executable_at(cwd / entry / word, env, windows)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,96 @@
+"""The log hub: every line a service prints goes to its log file, the terminal (if any), a small
+ring of recent lines (for failure reasons) and any listeners (log probes), in that order.
+
+The pumps call `ServiceLog.output()` with raw pipe chunks; nothing here blocks or awaits, so
+a slow terminal or reader can never stall a child (see terminal.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from devstack.logfile import LineSplitter, LogFile
+from devstack.terminal import TerminalSink
+
+RING_LINES = 200
+LineListener = Callable[[str, list[str]], None]  # (stream, lines)
+
+
+def clean_utf8(lines: list[bytes]) -> list[bytes]:
+    """The lines with invalid UTF-8 replaced by U+FFFD (fast path: already valid)."""
+    block = b"\n".join(lines)
+    try:
+        block.decode("utf-8")
+        return lines
+    except UnicodeDecodeError:
+        return [line.decode("utf-8", "replace").encode("utf-8") for line in lines]
+
+
+class ServiceLog:
+    """One service's output: framing per stream, then the sinks."""
+
+    def __init__(self, name: str, file: LogFile, terminal: TerminalSink | None) -> None:
+        self.name = name
+        self._file = file
+        self._terminal = terminal
+        self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        self.recent: deque[str] = deque(maxlen=RING_LINES)
+        self._listeners: list[LineListener] = []
+
+    def add_listener(self, listener: LineListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def output(self, stream: str, chunk: bytes) -> None:
+        """A raw chunk from a pipe; b"" means the pipe closed (flush a last partial line)."""
+        splitter = self._splitters[stream]
+        lines = splitter.feed(chunk) if chunk else splitter.flush()
+        if lines:
+            self.lines(stream, lines)
+
+    def lines(self, stream: str, lines: list[bytes]) -> None:
+        lines = clean_utf8(lines)
+        now = time.time()
+        self._file.write(stream, lines, now)
+        if self._terminal is not None:
+            self._terminal.lines(self.name, lines, now)
+        tail = [line.decode("utf-8") for line in lines[-RING_LINES:]]
+        self.recent.extend(tail)
+        for listener in list(self._listeners):
+            listener(stream, tail if len(lines) <= RING_LINES else
+                     [line.decode("utf-8") for line in lines])
+
+    def new_run(self) -> None:
+        """A new process starts: forget the framing state and recent lines of the last one."""
+        self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        self.recent.clear()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LogHub:
+    def __init__(self, log_dir: Path, names: list[str], terminal: TerminalSink | None) -> None:
+        self.log_dir = log_dir
+        self.terminal = terminal
+        self.services = {name: ServiceLog(name, LogFile(log_dir / f"{name}.log"), terminal)
+                         for name in names}
+        self._events = LogFile(log_dir / "devstack.log")
+
+    def event(self, text: str) -> None:
+        """One of devstack's own event lines, on the terminal and in devstack.log."""
+        now = time.time()
+        line = [text.encode("utf-8", "replace")]
+        self._events.write("devstack", line, now)
+        if self.terminal is not None:
+            self.terminal.lines("devstack", line, now)
+
+    def close(self) -> None:
+        for log in self.services.values():
+            log.close()
+        self._events.close()
+        if self.terminal is not None:
+            self.terminal.close()

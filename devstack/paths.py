@@ -1,0 +1,50 @@
+"""Where a stack keeps its state: `<stack folder>/.devstack/` (logs, control socket, lock).
+
+Unix socket paths are limited to ~107 bytes; when `.devstack/run/control.sock` would be longer,
+the socket lives under the user's runtime folder at a name derived from the stack's path, so
+that every devstack command finds it without asking anyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_SOCKET_PATH = 100
+
+
+def stack_id(root: Path) -> str:
+    """A short, stable id for a stack folder (it tags every child process of the stack)."""
+    return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    state_dir: Path
+    run_dir: Path
+    log_dir: Path
+    lock: Path
+    info: Path
+    socket: Path
+    supervisor_out: Path
+
+    @classmethod
+    def of(cls, root: Path) -> StatePaths:
+        state = root / ".devstack"
+        run = state / "run"
+        socket = run / "control.sock"
+        if len(str(socket)) > MAX_SOCKET_PATH:
+            base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+            socket = Path(base) / f"devstack-{os.getuid()}" / f"{stack_id(root)}.sock"
+        return cls(state_dir=state, run_dir=run, log_dir=state / "logs", lock=run / "supervisor.lock",
+                   info=run / "supervisor.json", socket=socket, supervisor_out=state / "supervisor.out")
+
+    def make_private_dirs(self) -> None:
+        """Create the state folders; the run folder (and a fallback socket folder) are 0700."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for folder in {self.run_dir, self.socket.parent}:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)

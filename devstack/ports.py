@@ -1,0 +1,32 @@
+"""Who holds a TCP port: for status, pre-flight checks and failure reasons."""
+
+from __future__ import annotations
+
+import psutil
+
+from devstack.spawn import describe
+
+
+def listeners(port: int) -> list[psutil.Process]:
+    """Processes listening on `port` (any address, IPv4 or IPv6)."""
+    pids = set()
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return []
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            pids.add(conn.pid)
+    procs = []
+    for pid in sorted(pids):
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
+    return procs
+
+
+def port_holder(port: int) -> str | None:
+    """'pid 123 (python serve.py)' for the process that listens on the port, None when it is free."""
+    holders = listeners(port)
+    return ", ".join(describe(p) for p in holders) if holders else None

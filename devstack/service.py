@@ -1,0 +1,391 @@
+"""One service's lifecycle as a linear coroutine: wait for dependencies → pre-flight → spawn →
+watch (probe / liveness) → decide (policy.py) → back off → again. Stopping is cancellation:
+whatever the run was doing, the child's whole tree is stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from devstack import policy
+from devstack.clock import Clock
+from devstack.durations import format_duration
+from devstack.errors import SpawnError
+from devstack.health import LogProbe, ProbeResult, run_probe
+from devstack.logs import ServiceLog
+from devstack.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
+from devstack.specs import Condition, ProbeKind, ServiceSpec, StackSpec
+from devstack.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
+
+
+class Notifier:
+    """Wakes every waiter when anything changed; waiters re-check their own condition."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            await self.wait()
+
+
+@dataclass
+class Context:
+    """What every service shares: the seams to the outside world, and the stack's notifier."""
+
+    stack: StackSpec
+    clock: Clock
+    spawner: Spawner
+    http: httpx.AsyncClient
+    notifier: Notifier
+    event: Callable[[str], None]  # devstack's own event lines
+    build_env: Callable[[ServiceSpec], Mapping[str, str]]
+    preflight: Callable[[ServiceSpec], str | None]  # an error that keeps the service from starting
+    tag_prefix: str  # "<stack id>/": the env tag of every child of this stack
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int | None
+    ran_for: float
+    up_for: float | None  # how long it had been healthy/running before the exit
+    start_failed: bool = False  # devstack ended it: probe never passed, or unhealthy
+    reason: str | None = None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_MEANINGFUL = re.compile(r"[A-Za-z0-9]")
+
+
+def last_meaningful_line(lines: list[str]) -> str | None:
+    for line in reversed(lines):
+        text = line.strip()
+        if _MEANINGFUL.search(text) and not text.startswith("^"):
+            return text[:300]
+    return None
+
+
+def exit_text(code: int | None) -> str:
+    if code is None:
+        return "exited"
+    if code < 0:
+        import signal
+
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Service:
+    def __init__(self, spec: ServiceSpec, ctx: Context, log: ServiceLog,
+                 peers: Mapping[str, Service]) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.log = log
+        self.peers = peers
+        self.state = State.STOPPED
+        self.task: asyncio.Task[None] | None = None
+        self.child: Child | None = None
+        self.restarts = 0
+        self.failures = 0  # consecutive failed starts
+        self.exit_code: int | None = None
+        self.started_at: float | None = None  # wall time of the current child's start
+        self._started_mono = 0.0
+        self._up_since: float | None = None  # monotonic, when it last became healthy/running
+        self.ever_started = False
+        self.health = HealthSnapshot()
+        self._probe_failures = 0
+        self._meter = UsageMeter()
+        self.tag = f"{ctx.tag_prefix}{spec.name}"
+
+    # ------------------------------------------------------------------ state
+
+    def _set(self, state: State, *, status: HealthStatus | None = None, error: str | None = None,
+             keep_probe: bool = False) -> None:
+        if not is_legal(self.state, state):
+            raise AssertionError(f"{self.spec.name}: illegal transition {self.state} → {state}")
+        if state in UP_STATES and self.state not in UP_STATES:
+            self._up_since = self.ctx.clock.monotonic()
+        elif state not in UP_STATES and state != State.UNHEALTHY:
+            self._up_since = None
+        self.state = state
+        if keep_probe:
+            self.health = HealthSnapshot(status, self.health.last_checked, self.health.response_time_ms,
+                                         error, self.health.address)
+        else:
+            self.health = HealthSnapshot(status, None, None, error, None)
+        self.ctx.notifier.notify()
+
+    def status(self) -> ServiceStatus:
+        live = self.child is not None and self.state in {State.STARTING, State.HEALTHY, State.RUNNING,
+                                                         State.UNHEALTHY}
+        pid = self.child.pid if live and self.child is not None else None
+        usage = self._meter.measure(pid)
+        uptime = self.ctx.clock.monotonic() - self._started_mono if live else None
+        return ServiceStatus(
+            name=self.spec.name, state=self.state, optional=self.spec.optional, pid=pid,
+            port=self.spec.port, restarts=self.restarts,
+            started_at=_iso(self.started_at) if live and self.started_at else None,
+            uptime_s=round(uptime, 1) if uptime is not None else None, exit_code=self.exit_code,
+            cpu_percent=usage.cpu_percent, memory_rss=usage.memory_rss, health=self.health)
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    # ------------------------------------------------------------------ control
+
+    def start(self, wait_for_deps: bool = True) -> None:
+        if self.running:
+            return
+        self.failures = 0
+        # Pending at once, so that anyone waiting for the service to settle sees it is on its way.
+        self._set(State.PENDING, status=HealthStatus.WARN)
+        self.task = asyncio.create_task(self.run(wait_for_deps), name=f"service:{self.spec.name}")
+
+    async def stop(self) -> None:
+        task = self.task
+        if task is None or task.done():
+            if self.state != State.STOPPED and is_legal(self.state, State.STOPPED):
+                self._set(State.STOPPED, error=self.health.error if self.state == State.FAILED else None)
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def kill_now(self) -> None:
+        """SIGKILL the current child's tree at once (a second Ctrl-C)."""
+        if self.child is not None:
+            self.child.kill()
+
+    # ------------------------------------------------------------------ the lifecycle
+
+    async def run(self, wait_for_deps: bool) -> None:
+        name = self.spec.name
+        try:
+            if wait_for_deps and self.spec.depends_on:
+                problem = await self._wait_for_dependencies()
+                if problem:
+                    self._fail(problem)
+                    return
+            while True:
+                problem = self.ctx.preflight(self.spec)
+                if problem:
+                    self._fail(problem)
+                    return
+                try:
+                    outcome = await self._run_once()
+                except SpawnError as exc:
+                    self._fail(str(exc))
+                    return
+                decision = policy.after_exit(self.spec, outcome.exit_code, self.failures, outcome.up_for,
+                                             outcome.start_failed)
+                self.failures = decision.failures
+                reason = outcome.reason or self._crash_reason(outcome.exit_code)
+                what = outcome.reason or exit_text(outcome.exit_code)
+                said = f"{name} {what} after {format_duration(outcome.ran_for)}"
+                if reason != what:
+                    said += f": {reason}"
+                if decision.state == State.EXITED:
+                    self.ctx.event(said)
+                    self._set(State.EXITED, status=HealthStatus.OK)
+                    return
+                if decision.state == State.FAILED:
+                    starts = decision.failures
+                    self.ctx.event(f"{said}; giving up after {starts} failed start{'s' * (starts != 1)}")
+                    self._set(State.FAILED, status=HealthStatus.ERROR, error=reason)
+                    return
+                self.ctx.event(f"{said}; restarting in {format_duration(decision.delay)} "
+                               f"(attempt {decision.attempt} of {max(1, self.spec.max_restarts)})")
+                self._set(State.BACKOFF, status=HealthStatus.ERROR, error=reason)
+                await self.ctx.clock.sleep(decision.delay)
+                self.restarts += 1
+        except asyncio.CancelledError:
+            await self._stop_child()
+            self._set(State.STOPPED)
+            self.ctx.event(f"{name} stopped")
+            raise
+
+    def _fail(self, reason: str) -> None:
+        self.ctx.event(f"{self.spec.name} failed: {reason}")
+        self._set(State.FAILED, status=HealthStatus.ERROR, error=reason)
+
+    def _crash_reason(self, code: int | None) -> str:
+        return last_meaningful_line(list(self.log.recent)) or exit_text(code)
+
+    async def _wait_for_dependencies(self) -> str | None:
+        deps = self.spec.depends_on
+        waiting = ", ".join(f"{d} ({c})" for d, c in deps.items())
+        self._set(State.PENDING, status=HealthStatus.WARN, error=f"waiting for {waiting}")
+
+        def check() -> tuple[bool, str | None]:
+            met = True
+            for dep, condition in deps.items():
+                peer = self.peers[dep]
+                if peer.state == State.FAILED:
+                    return True, f"dependency {dep} failed"
+                if condition == Condition.COMPLETED:
+                    met &= peer.state == State.EXITED
+                elif condition == Condition.STARTED:
+                    met &= peer.ever_started
+                else:
+                    met &= peer.state in UP_STATES
+            return met, None
+
+        result: tuple[bool, str | None] = (False, None)
+
+        def done() -> bool:
+            nonlocal result
+            result = check()
+            return result[0]
+
+        await self.ctx.notifier.wait_for(done)
+        return result[1]
+
+    async def _run_once(self) -> Outcome:
+        spec, ctx = self.spec, self.ctx
+        env = dict(ctx.build_env(spec))
+        env[TAG_VAR] = self.tag
+        self.log.new_run()
+        self._probe_failures = 0
+        log_probe = self._watch_log() if spec.health and spec.health.kind == ProbeKind.LOG else None
+        self.child = await ctx.spawner.spawn(shell_argv(spec.command), spec.cwd, env, self.log.output)
+        child = self.child
+        self.started_at = ctx.clock.wall()
+        self._started_mono = ctx.clock.monotonic()
+        self.exit_code = None
+        self.ever_started = True
+        self._set(State.STARTING, status=HealthStatus.WARN)
+        ctx.event(f"{spec.name} started (pid {child.pid})")
+        exit_task = asyncio.ensure_future(child.wait())
+        watch_task = asyncio.ensure_future(self._watch(env, log_probe))
+        try:
+            await asyncio.wait({exit_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            watch_task.cancel()
+            exit_task.cancel()
+            raise
+        up_for = (ctx.clock.monotonic() - self._up_since) if self._up_since is not None else None
+        if exit_task.done():
+            watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch_task
+            code = exit_task.result()
+            await child.drained(1.0)
+            reason = None
+        else:
+            reason = watch_task.result()
+            await self._stop_child(keep=True)
+            code = await exit_task
+        self.exit_code = 128 - code if code < 0 else code
+        # Anything the leader left behind (children in its group, escaped ones) goes with it.
+        await child.stop(int(spec.stop_signal), spec.stop_timeout, ctx.clock.sleep)
+        self.child = None
+        ran_for = ctx.clock.monotonic() - self._started_mono
+        return Outcome(code, ran_for, up_for, start_failed=reason is not None, reason=reason)
+
+    def _watch_log(self) -> asyncio.Event:
+        assert self.spec.health is not None
+        probe = LogProbe(self.spec.health.target)
+        matched = asyncio.Event()
+
+        def listener(stream: str, lines: list[str]) -> None:
+            if not matched.is_set() and any(probe.matches(line) for line in lines):
+                matched.set()
+                remove()
+
+        remove = self.log.add_listener(listener)
+        return matched
+
+    async def _watch(self, env: Mapping[str, str], log_probe: asyncio.Event | None) -> str | None:
+        """Watch a started child until it is up, then keep probing. Returns a reason when devstack
+        must end this run (never came up within start_period; unhealthy with restart_on_unhealthy);
+        otherwise runs until cancelled (the child exited)."""
+        spec, ctx = self.spec, self.ctx
+        health = spec.health
+        if health is None:
+            await ctx.clock.sleep(policy.ALIVE_WINDOW)
+            self._set(State.RUNNING, status=HealthStatus.OK)
+            await asyncio.Event().wait()
+            return None
+        if log_probe is not None:
+            try:
+                await asyncio.wait_for(log_probe.wait(), health.start_period)
+            except TimeoutError:
+                return (f"no output line matched {health.target!r} within "
+                        f"{format_duration(health.start_period)}")
+            self._set(State.RUNNING, status=HealthStatus.OK)
+            await asyncio.Event().wait()
+            return None
+        return await self._probe_loop(health.start_period, env)
+
+    async def _probe_loop(self, start_period: float, env: Mapping[str, str]) -> str | None:
+        spec, ctx = self.spec, self.ctx
+        assert spec.health is not None
+        health = spec.health
+        while True:
+            result = await run_probe(health, client=ctx.http, cwd=spec.cwd, env=env)
+            self._record(result)
+            since_start = ctx.clock.monotonic() - self._started_mono
+            verdict = policy.after_probe(self.state, result.ok, self._probe_failures, health.retries)
+            self._probe_failures = verdict.failures
+            if self.state == State.STARTING and not result.ok and since_start >= start_period:
+                return (f"health probe did not pass within {format_duration(start_period)}: "
+                        f"{result.error}")
+            if verdict.state != self.state:
+                became = verdict.state
+                if became == State.HEALTHY:
+                    ctx.event(f"{spec.name} is healthy after {format_duration(since_start)}"
+                              if self.state == State.STARTING else f"{spec.name} is healthy again")
+                    self._set(State.HEALTHY, status=HealthStatus.OK, keep_probe=True)
+                elif became == State.UNHEALTHY:
+                    ctx.event(f"{spec.name} is unhealthy: {result.error}")
+                    self._set(State.UNHEALTHY, status=HealthStatus.ERROR, error=result.error,
+                              keep_probe=True)
+                    if spec.restart_on_unhealthy:
+                        return f"unhealthy: {result.error}"
+            await ctx.clock.sleep(policy.probe_delay(self.state, since_start, health.interval))
+
+    def _record(self, result: ProbeResult) -> None:
+        if result.ok:
+            status = HealthStatus.OK if self.state in UP_STATES else HealthStatus.WARN
+        else:
+            status = HealthStatus.ERROR if self.state == State.UNHEALTHY else HealthStatus.WARN
+        self.health = HealthSnapshot(status, _iso(time.time()), result.response_time_ms,
+                                     None if result.ok else result.error, result.address)
+
+    async def _stop_child(self, keep: bool = False) -> None:
+        """Stop the current child's tree: stop_signal, then SIGKILL after stop_timeout."""
+        child = self.child
+        if child is None:
+            return
+        spec = self.spec
+        killed = await child.stop(int(spec.stop_signal), spec.stop_timeout, self.ctx.clock.sleep)
+        if killed:
+            self.ctx.event(f"{spec.name} did not stop within {format_duration(spec.stop_timeout)} "
+                           f"of {spec.stop_signal.name}; killed it")
+        with contextlib.suppress(asyncio.CancelledError):
+            await child.drained(0.5)
+        if not keep:
+            self.child = None
+

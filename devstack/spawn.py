@@ -1,0 +1,260 @@
+"""Starting, signalling and measuring OS processes: the one home of process side effects.
+
+`Spawner.spawn()` starts a child in its own session (so a terminal's Ctrl-C reaches
+devstack only, and the whole group can be signalled), with stdout and stderr on
+separate pipes delivered as raw chunks to a callback (asyncio's subprocess protocol,
+no StreamReader: no line-length limit, no per-line overhead). Every child carries an
+environment tag naming the stack and service, so a process that escaped its group
+(setsid) or outlived a killed supervisor can still be found and stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import psutil
+
+from devstack.errors import SpawnError
+
+TAG_VAR = "DEVSTACK_TAG"  # "<stack id>/<service>" in every child's environment
+
+OutputCallback = Callable[[str, bytes], None]  # (stream name, chunk); b"" at end of stream
+
+
+class Child(Protocol):
+    pid: int
+
+    async def wait(self) -> int: ...
+
+    async def drained(self, timeout: float) -> None: ...
+
+    def signal_group(self, sig: int) -> None: ...
+
+    async def stop(self, sig: int, timeout: float, sleep: Callable[[float], Awaitable[None]]) -> bool: ...
+
+    def kill(self) -> None: ...
+
+
+class Spawner(Protocol):
+    async def spawn(self, argv: list[str], cwd: Path, env: Mapping[str, str],
+                    on_output: OutputCallback) -> Child: ...
+
+
+def shell_argv(command: str | tuple[str, ...]) -> list[str]:
+    """argv for a command: a string runs through /bin/sh -c, an array is exec'd as is."""
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", command]
+    return list(command)
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    """Passes pipe chunks straight to the callback and records when each pipe and the process end."""
+
+    def __init__(self, on_output: OutputCallback) -> None:
+        self._on_output = on_output
+        loop = asyncio.get_running_loop()
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._open = {1, 2}
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        chunk = data.encode() if isinstance(data, str) else data
+        self._on_output("stdout" if fd == 1 else "stderr", chunk)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd in self._open:
+            self._open.discard(fd)
+            self._on_output("stdout" if fd == 1 else "stderr", b"")
+            if not self._open and not self.closed.done():
+                self.closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class AsyncioChild:
+    def __init__(self, transport: asyncio.SubprocessTransport, protocol: _Protocol, tag: str | None) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.pid: int = transport.get_pid()
+        self.pgid = self.pid  # start_new_session: the child leads its own group
+        self.tag = tag
+
+    async def wait(self) -> int:
+        await self._protocol.exited
+        code = self._transport.get_returncode()
+        return code if code is not None else -1
+
+    async def drained(self, timeout: float) -> None:
+        """Wait until both pipes reached EOF, at most `timeout` s: an escaped grandchild may hold them."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._protocol.closed), timeout)
+        if not self._protocol.closed.done():
+            self._transport.close()
+
+    def _members(self) -> dict[int, psutil.Process]:
+        """Everything that belongs to this child: its tree, its process group, and processes
+        carrying its tag (escaped with setsid, or reparented after the leader died)."""
+        members = {p.pid: p for p in [*tree(self.pid), *group_members(self.pgid)]}
+        if self.tag:
+            members.update({p.pid: p for p in tagged_processes(self.tag)})
+        return members
+
+    async def stop(self, sig: int, timeout: float, sleep: Callable[[float], Awaitable[None]]) -> bool:
+        """`sig` to the whole tree; after `timeout` s, SIGKILL to whatever is left.
+        Returns True when the SIGKILL was needed."""
+        members = self._members()
+        self.signal_group(sig)
+        send(members.values(), sig)
+        waited, step = 0.0, 0.01
+        while alive(members.values()):
+            if waited >= timeout:
+                self.kill(members.values())
+                return True
+            await sleep(step)
+            waited += step
+            step = min(step * 1.5, 0.1)
+        return False
+
+    def kill(self, known: Iterable[psutil.Process] = ()) -> None:
+        """SIGKILL, at once, everything that belongs to the child."""
+        victims = self._members()
+        victims.update({p.pid: p for p in known})
+        self.signal_group(signal.SIGKILL)
+        send(alive(victims.values()), signal.SIGKILL)
+
+    def signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, sig)
+        # The leader itself, in case it moved to another group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self._transport.get_returncode() is None:
+                os.kill(self.pid, sig)
+
+
+class AsyncioSpawner:
+    async def spawn(self, argv: list[str], cwd: Path, env: Mapping[str, str],
+                    on_output: OutputCallback) -> AsyncioChild:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _Protocol(on_output), *argv, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                cwd=str(cwd), env=dict(env), start_new_session=True)
+        except FileNotFoundError as exc:
+            missing = exc.filename or argv[0]
+            if not cwd.is_dir():
+                raise SpawnError(f"the folder {cwd} does not exist") from None
+            raise SpawnError(f"command not found: {missing}") from None
+        except PermissionError as exc:
+            raise SpawnError(f"permission denied: {exc.filename or argv[0]}") from None
+        except OSError as exc:
+            reason = errno.errorcode.get(exc.errno or 0, "error")
+            raise SpawnError(f"could not start {argv[0]}: {exc.strerror or reason}") from None
+        return AsyncioChild(transport, protocol, env.get(TAG_VAR))
+
+
+# --------------------------------------------------------------------------- process trees
+
+
+def _tag_of(proc: psutil.Process) -> str | None:
+    try:
+        return proc.environ().get(TAG_VAR)
+    except (psutil.Error, OSError):
+        return None
+
+
+def tagged_processes(prefix: str) -> list[psutil.Process]:
+    """Live processes whose environment tag starts with `prefix` (e.g. "<stack id>/")."""
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        tag = _tag_of(proc)
+        if tag is not None and tag.startswith(prefix):
+            found.append(proc)
+    return found
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The process and its descendants, as far as they are alive."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+    return members
+
+
+def alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(proc)
+    return out
+
+
+def send(procs: Iterable[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, OSError):
+            proc.send_signal(sig)
+
+
+def describe(proc: psutil.Process) -> str:
+    """'pid 123 (python serve.py 8000)' for messages."""
+    try:
+        cmd = " ".join(proc.cmdline()) or proc.name()
+    except psutil.Error:
+        cmd = "?"
+    if len(cmd) > 100:
+        cmd = cmd[:97] + "..."
+    return f"pid {proc.pid} ({cmd})"
+
+
+@dataclass
+class Usage:
+    cpu_percent: float = 0.0
+    memory_rss: int = 0
+
+
+class UsageMeter:
+    """CPU and memory of a process tree; psutil needs the same Process objects across calls for CPU%."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, psutil.Process] = {}
+
+    def measure(self, pid: int | None) -> Usage:
+        if pid is None:
+            self._procs.clear()
+            return Usage()
+        current = {}
+        for proc in tree(pid):
+            current[proc.pid] = self._procs.get(proc.pid, proc)
+        self._procs = current
+        usage = Usage()
+        for proc in current.values():
+            with contextlib.suppress(psutil.Error):
+                usage.cpu_percent += proc.cpu_percent(None)
+                usage.memory_rss += proc.memory_info().rss
+        usage.cpu_percent = round(usage.cpu_percent, 1)
+        return usage
+

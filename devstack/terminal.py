@@ -1,0 +1,116 @@
+"""The terminal sink: prefixed, coloured lines to stdout without ever stalling the supervisor.
+
+Writes happen on one background thread fed by a bounded buffer: a terminal (or pipe) that
+stops reading makes lines drop from the *terminal* (counted and reported), never from the
+log files, and never blocks the event loop or the children's pipes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import deque
+from typing import BinaryIO
+
+COLOURS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
+DEVSTACK_COLOUR = "1;37"
+MAX_PENDING = 8 * 1024 * 1024  # bytes queued for the terminal before lines are dropped
+
+
+def use_colour(stream: BinaryIO | None = None) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    out = stream or sys.stdout.buffer
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class TerminalSink:
+    def __init__(self, out: BinaryIO, names: list[str], colour: bool) -> None:
+        self._out = out
+        self._colour = colour
+        self.width = max([len(n) for n in [*names, "devstack"]])
+        self._prefixes: dict[str, bytes] = {}
+        self._colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(names)}
+        self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
+        self.dropped_lines = 0
+        self._reported_drops = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._clock_second = -1
+        self._clock_text = ""
+        self._thread = threading.Thread(target=self._drain, name="devstack-terminal", daemon=True)
+        self._thread.start()
+
+    def _time(self, ts: float) -> str:
+        second = int(ts)
+        if second != self._clock_second:
+            self._clock_second = second
+            self._clock_text = time.strftime("%H:%M:%S", time.localtime(ts))
+        return self._clock_text
+
+    def _name_part(self, name: str) -> bytes:
+        part = self._prefixes.get(name)
+        if part is None:
+            padded = name.ljust(self.width)
+            if self._colour:
+                colour = DEVSTACK_COLOUR if name == "devstack" else self._colours.get(name, "37")
+                padded = f"\x1b[{colour}m{padded} |\x1b[0m "
+            else:
+                padded = f"{padded} | "
+            part = padded.encode()
+            self._prefixes[name] = part
+        return part
+
+    def lines(self, name: str, lines: list[bytes], ts: float) -> None:
+        """Queue `HH:MM:SS name | line` for each line (already decoded-safe UTF-8 bytes)."""
+        if not lines:
+            return
+        prefix = self._time(ts).encode() + b" " + self._name_part(name)
+        block = prefix + (b"\n" + prefix).join(lines) + b"\n"
+        with self._cond:
+            if self._pending_bytes + len(block) > MAX_PENDING:
+                self.dropped_lines += len(lines)
+                return
+            self._pending.append(block)
+            self._pending_bytes += len(block)
+            self._cond.notify()
+
+    def _drain(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending and self._closed:
+                    return
+                blocks = list(self._pending)
+                self._pending.clear()
+                self._pending_bytes = 0
+                drops = self.dropped_lines - self._reported_drops
+                self._reported_drops = self.dropped_lines
+            data = b"".join(blocks)
+            if drops:
+                data += self._time(time.time()).encode() + b" " + self._name_part("devstack") + (
+                    f"the terminal fell behind: {drops} lines not shown here "
+                    "(they are in `devstack logs`)\n").encode()
+            try:
+                self._out.write(data)
+                self._out.flush()
+            except (OSError, ValueError):
+                # The terminal is gone (closed tty, broken pipe): the logs are still in the files.
+                with self._cond:
+                    self._closed = True
+                    self._pending.clear()
+                return
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Flush what is queued (bounded in time) and stop the writer thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout)

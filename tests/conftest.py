@@ -1,0 +1,38 @@
+"""Shared test fixtures: a guard that fails any test leaving a process behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import psutil
+import pytest
+
+TEST_TAG = "DEVSTACK_TEST_RUN"
+
+
+def _tagged(tag: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.environ().get(TEST_TAG) == tag and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+@pytest.fixture
+def no_leftovers(request: pytest.FixtureRequest) -> object:
+    """Every process started with this tag in its environment must be gone when the test ends."""
+    tag = f"{os.getpid()}-{request.node.name}"
+    yield tag
+    left = _tagged(tag)
+    if left:
+        desc = "; ".join(f"{p.pid} {' '.join(p.cmdline())[:100]}" for p in left)
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        pytest.fail(f"processes left behind by the test: {desc}")

@@ -1,0 +1,81 @@
+"""Restart, backoff and probe decisions as tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devstack import policy
+from devstack.specs import Restart, ServiceSpec
+from devstack.states import State
+
+
+def spec(**kw: object) -> ServiceSpec:
+    return ServiceSpec(name="svc", command="true", cwd=Path("/"), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("restart", "code", "failures", "up_for", "want"), [
+    # on-failure: a clean exit ends it; a crash backs off; the streak gives up at max_restarts
+    (Restart.ON_FAILURE, 0, 0, None, policy.ExitDecision(State.EXITED)),
+    (Restart.ON_FAILURE, 1, 0, None, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
+    (Restart.ON_FAILURE, 1, 1, None, policy.ExitDecision(State.BACKOFF, 1.0, 2, 3)),
+    (Restart.ON_FAILURE, 1, 3, None, policy.ExitDecision(State.BACKOFF, 4.0, 4, 5)),
+    (Restart.ON_FAILURE, 1, 4, None, policy.ExitDecision(State.FAILED, 0.0, 5)),
+    # 30 s up forgets the streak
+    (Restart.ON_FAILURE, 1, 4, 30.0, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
+    (Restart.ON_FAILURE, 1, 4, 29.9, policy.ExitDecision(State.FAILED, 0.0, 5)),
+    # killed by a signal counts as a failure
+    (Restart.ON_FAILURE, -9, 0, None, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
+    # always: even a clean exit restarts, and a clean exit never gives up
+    (Restart.ALWAYS, 0, 0, None, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
+    (Restart.ALWAYS, 0, 9, None, policy.ExitDecision(State.BACKOFF, 30.0, 10, 11)),
+    (Restart.ALWAYS, 1, 4, None, policy.ExitDecision(State.FAILED, 0.0, 5)),
+    # no: never restart
+    (Restart.NO, 0, 0, None, policy.ExitDecision(State.EXITED)),
+    (Restart.NO, 1, 0, None, policy.ExitDecision(State.FAILED, 0.0, 1)),
+])
+def test_after_exit(restart: Restart, code: int, failures: int, up_for: float | None,
+                    want: policy.ExitDecision) -> None:
+    assert policy.after_exit(spec(restart=restart), code, failures, up_for) == want
+
+
+def test_a_start_devstack_ended_is_a_failure_even_with_code_0() -> None:
+    decision = policy.after_exit(spec(), 0, 0, None, start_failed=True)
+    assert decision.state == State.BACKOFF
+
+
+def test_backoff_doubles_up_to_the_ceiling() -> None:
+    s = spec(backoff=0.25, backoff_max=2.0)
+    assert [policy.backoff_delay(s, n) for n in range(0, 7)] == [0.0, 0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+    assert policy.backoff_delay(spec(backoff=0.0), 3) == 0.0
+    assert policy.backoff_delay(spec(backoff=1.0), 10_000) == 30.0  # no overflow
+
+
+def test_max_restarts_zero_means_one_start() -> None:
+    assert policy.after_exit(spec(max_restarts=0), 1, 0, None).state == State.FAILED
+
+
+@pytest.mark.parametrize(("state", "since", "interval", "want"), [
+    (State.STARTING, 0.0, 2.0, 0.01),
+    (State.STARTING, 4.9, 2.0, 0.01),
+    (State.STARTING, 5.0, 2.0, 0.05),
+    (State.STARTING, 31.0, 2.0, 0.25),
+    (State.STARTING, 0.0, 0.005, 0.005),
+    (State.HEALTHY, 0.0, 2.0, 2.0),
+    (State.UNHEALTHY, 100.0, 3.0, 3.0),
+])
+def test_probe_delay(state: State, since: float, interval: float, want: float) -> None:
+    assert policy.probe_delay(state, since, interval) == want
+
+
+@pytest.mark.parametrize(("state", "ok", "failures", "want"), [
+    (State.STARTING, True, 0, policy.ProbeVerdict(State.HEALTHY, 0)),
+    (State.STARTING, False, 7, policy.ProbeVerdict(State.STARTING, 8)),
+    (State.HEALTHY, False, 0, policy.ProbeVerdict(State.HEALTHY, 1)),
+    (State.HEALTHY, False, 2, policy.ProbeVerdict(State.UNHEALTHY, 3)),
+    (State.UNHEALTHY, False, 3, policy.ProbeVerdict(State.UNHEALTHY, 4)),
+    (State.UNHEALTHY, True, 4, policy.ProbeVerdict(State.HEALTHY, 0)),
+])
+def test_after_probe(state: State, ok: bool, failures: int, want: policy.ProbeVerdict) -> None:
+    assert policy.after_probe(state, ok, failures, retries=3) == want

@@ -1,0 +1,249 @@
+"""The supervisor's state machine as scripted histories: fake clock, fake children, real decisions.
+
+Each test runs minutes of fake time in milliseconds; real processes prove the same promises in
+tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fakes import FakeClock, FakeSpawner, Script
+
+from devstack.logs import LogHub
+from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
+from devstack.states import State
+from devstack.supervisor import Supervisor
+
+
+class World:
+    def __init__(self, tmp: Path, specs: list[ServiceSpec], scripts: dict[str, list[Script]],
+                 healthy: Callable[[str], bool] | None = None) -> None:
+        self.clock = FakeClock()
+        self.spawner = FakeSpawner(self.clock, scripts)
+        self.events: list[str] = []
+        self.healthy = healthy or (lambda host: True)
+        stack = StackSpec(name="t", root=tmp, source=tmp / "stack.toml",
+                          services={s.name: s for s in specs})
+        self.hub = LogHub(tmp / "logs", list(stack.services), None)
+        original = self.hub.event
+        self.hub.event = lambda text: (self.events.append(text), original(text))[-1]  # type: ignore[method-assign]
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            ok = self.healthy(request.url.host)
+            return httpx.Response(200 if ok else 503, json={"status": "OK" if ok else "ERROR"})
+
+        self.http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        self.sup = Supervisor(stack, clock=self.clock, spawner=self.spawner, hub=self.hub, http=self.http,
+                              build_env=lambda spec: {}, preflight=lambda spec: None, tag_prefix="id/")
+
+    def state(self, name: str) -> State:
+        return self.sup.services[name].state
+
+    async def until(self, name: str, state: State, limit: float = 3600.0) -> None:
+        await self.clock.run_until(lambda: self.state(name) == state, limit)
+
+    def t(self) -> float:
+        return self.clock.now - 1000.0
+
+
+def svc(name: str, **kw: Any) -> ServiceSpec:
+    return ServiceSpec(name=name, command="x", cwd=Path("/"), **kw)
+
+
+def http_probe(host: str = "127.0.0.1", **kw: Any) -> HealthSpec:
+    return HealthSpec(kind=ProbeKind.HTTP, target=f"http://{host}:9/", **kw)
+
+
+def run(coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(coro())
+
+
+def test_crash_loop_backs_off_doubling_then_fails(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("api", max_restarts=4, backoff=0.5)],
+                  {"api": [Script(lines=["boom: no config"], exit_code=1, run_for=0.1)]})
+        w.sup.start()
+        await w.until("api", State.FAILED)
+        starts = w.spawner.spawn_times["api"]
+        gaps = [round(b - a, 3) for a, b in itertools.pairwise(starts)]
+        assert gaps == [0.6, 1.1, 2.1]  # 0.1 s run + 0.5, 1, 2 s backoff
+        status = w.sup.services["api"].status()
+        assert status.restarts == 3 and status.exit_code == 1
+        assert status.health.error == "boom: no config"
+        assert w.events[-1] == ("api exited with code 1 after 0.1 s: boom: no config; "
+                                "giving up after 4 failed starts")
+        assert "api exited with code 1 after 0.1 s: boom: no config; restarting in 0.5 s (attempt 2 of 4)" \
+            in w.events
+        await w.clock.advance(600)
+        assert len(w.spawner.spawn_times["api"]) == 4  # left alone
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_no_probe_is_running_after_one_second_alive(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("worker")], {"worker": [Script(exit_code=None)]})
+        w.sup.start()
+        await w.until("worker", State.STARTING)
+        await w.clock.advance(0.99)
+        assert w.state("worker") == State.STARTING
+        await w.clock.advance(0.02)
+        assert w.state("worker") == State.RUNNING
+        await w.sup.shutdown()
+        assert w.state("worker") == State.STOPPED
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_dependent_waits_for_healthy_then_starts(tmp_path: Path) -> None:
+    async def main() -> None:
+        up_at = {"t": 3.0}
+        specs = [svc("db", health=http_probe("db")), svc("api", depends_on={"db": Condition.HEALTHY})]
+        w = World(tmp_path, specs, {"db": [Script(exit_code=None)], "api": [Script(exit_code=None)]},
+                  healthy=lambda host: w.t() >= up_at["t"])
+        w.sup.start()
+        await w.clock.advance(2.9)
+        assert w.state("api") == State.PENDING and w.spawner.spawn_times["api"] == []
+        await w.until("db", State.HEALTHY)
+        assert 3.0 <= w.t() < 3.02  # seen within one fast probe interval
+        await w.until("api", State.RUNNING)
+        assert w.spawner.spawn_times["api"][0] >= w.spawner.spawn_times["db"][0] + 3.0
+        await w.sup.shutdown()
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_started_and_completed_conditions(tmp_path: Path) -> None:
+    async def main() -> None:
+        specs = [svc("migrate", restart=Restart.NO), svc("slow"),
+                 svc("app", depends_on={"migrate": Condition.COMPLETED, "slow": Condition.STARTED})]
+        w = World(tmp_path, specs, {"migrate": [Script(exit_code=0, run_for=5.0)],
+                                     "slow": [Script(exit_code=None)], "app": [Script(exit_code=None)]})
+        w.sup.start()
+        await w.until("app", State.STARTING)
+        assert w.t() == pytest.approx(5.0)
+        assert w.state("migrate") == State.EXITED
+        await w.sup.shutdown()
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_failed_dependency_fails_the_dependent(tmp_path: Path) -> None:
+    async def main() -> None:
+        specs = [svc("db", restart=Restart.NO), svc("api", depends_on={"db": Condition.HEALTHY})]
+        w = World(tmp_path, specs, {"db": [Script(exit_code=1)], "api": [Script(exit_code=None)]})
+        w.sup.start()
+        await w.until("api", State.FAILED)
+        assert w.sup.services["api"].status().health.error == "dependency db failed"
+        assert w.spawner.spawn_times["api"] == []
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_unhealthy_after_retries_and_restart_on_unhealthy(tmp_path: Path) -> None:
+    async def main() -> None:
+        sick = {"from": 10.0}
+        spec = svc("api", health=http_probe(interval=2.0, retries=3), restart_on_unhealthy=True)
+        w = World(tmp_path, [spec], {"api": [Script(exit_code=None)]},
+                  healthy=lambda host: w.t() < sick["from"] or w.t() > 30.0)
+        w.sup.start()
+        await w.until("api", State.HEALTHY)
+        await w.clock.run_until(lambda: any(e.startswith("api is unhealthy") for e in w.events))
+        assert 13.9 < w.t() < 16.1  # three failed probes, 2 s apart, after t=10
+        await w.clock.run_until(lambda: len(w.spawner.spawn_times["api"]) == 2)
+        first = w.spawner.children["api"][0]
+        assert not first.alive and first.signals[0] == 15
+        await w.until("api", State.HEALTHY)
+        assert any(e.startswith("api unhealthy: HTTP 503") for e in w.events), w.events
+        assert w.sup.services["api"].restarts == 1
+        await w.sup.shutdown()
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_start_period_exceeded_counts_as_failed_start(tmp_path: Path) -> None:
+    async def main() -> None:
+        spec = svc("api", health=http_probe(start_period=20.0), max_restarts=2)
+        w = World(tmp_path, [spec], {"api": [Script(exit_code=None)]}, healthy=lambda host: False)
+        w.sup.start()
+        await w.until("api", State.FAILED)
+        assert len(w.spawner.spawn_times["api"]) == 2
+        error = w.sup.services["api"].status().health.error or ""
+        assert error.startswith("health probe did not pass within 20 s: HTTP 503"), error
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_stop_during_backoff_cancels_the_restart(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("api", backoff=5.0)], {"api": [Script(exit_code=1)]})
+        w.sup.start()
+        await w.until("api", State.BACKOFF)
+        await w.sup.stop(["api"])
+        assert w.state("api") == State.STOPPED
+        await w.clock.advance(3600)
+        assert len(w.spawner.spawn_times["api"]) == 1
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_stop_escalates_to_kill_after_stop_timeout(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("api", stop_timeout=3.0)],
+                  {"api": [Script(exit_code=None, ignore_term=True)]})
+        w.sup.start()
+        await w.until("api", State.RUNNING)
+        began = w.t()
+        await w.sup.shutdown()
+        assert w.t() - began == pytest.approx(3.0, abs=0.11)
+        assert w.spawner.children["api"][0].signals == [15, 9]
+        assert "api did not stop within 3.0 s of SIGTERM; killed it" in w.events
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_shutdown_stops_dependents_first(tmp_path: Path) -> None:
+    async def main() -> None:
+        specs = [svc("db"), svc("api", depends_on={"db": Condition.HEALTHY}),
+                 svc("web", depends_on={"api": Condition.HEALTHY})]
+        w = World(tmp_path, specs, {n: [Script(exit_code=None)] for n in ("db", "api", "web")})
+        w.sup.start()
+        await w.until("web", State.RUNNING)
+        await w.sup.shutdown()
+        stops = [e for e in w.events if e.endswith(" stopped")]
+        assert stops == ["web stopped", "api stopped", "db stopped"]
+        with pytest.raises(Exception, match="shutting down"):
+            w.sup.start(["db"])
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_healthy_for_30s_forgets_the_failure_streak(tmp_path: Path) -> None:
+    async def main() -> None:
+        scripts = [Script(exit_code=1), Script(exit_code=1), Script(exit_code=1, run_for=40.0),
+                   Script(exit_code=None)]
+        w = World(tmp_path, [svc("api", max_restarts=3, backoff=0.1)], {"api": scripts})
+        w.sup.start()
+        await w.clock.run_until(lambda: len(w.spawner.spawn_times["api"]) == 4)
+        await w.until("api", State.RUNNING)  # not failed: the 40 s run reset the streak
+        await w.sup.shutdown()
+        await w.http.aclose()
+
+    run(main)
