@@ -636,7 +636,7 @@ def _merge_last(per_service: Iterable[list[LogRecord]], n: int | None) -> list[L
     # heapq.merge keeps each service's own order even if its clock stepped back, and on
     # equal timestamps takes the earlier-named service first: a stable merge.
     merged = list(heapq.merge(*per_service, key=lambda r: r.ts))
-    return merged if n is None else merged[len(merged) - n :] if n > 0 else []
+    return merged if n is None else merged[max(0, len(merged) - n) :] if n > 0 else []
 
 
 def read_records(log_dir: Path, service: str, since: datetime | None = None) -> list[LogRecord]:
