@@ -17,14 +17,15 @@ from typing import IO
 
 import psutil
 
-from devstack import spawn
+from devstack import preflight, signatures, spawn
 from devstack.clock import SystemClock
 from devstack.control import ControlServer
-from devstack.env import build_env
+from devstack.env import build_env, find_venv
 from devstack.errors import AlreadyRunning
 from devstack.health import make_http_client
 from devstack.logs import LogHub
 from devstack.paths import StatePaths, stack_id
+from devstack.ports import port_holder
 from devstack.specs import ServiceSpec, StackSpec
 from devstack.supervisor import Supervisor
 from devstack.terminal import TerminalSink, use_colour
@@ -86,6 +87,8 @@ class App:
         self.foreground = foreground
         self.paths = StatePaths.of(stack.root)
         self.exit_code = 0
+        self.os_env = dict(os.environ)
+        self.os_env.pop(spawn.TAG_VAR, None)
         self._signals = 0
         self._shutdown_task: asyncio.Task[None] | None = None
 
@@ -101,13 +104,22 @@ class App:
             lock.release()
 
     def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
-        os_env = dict(os.environ)
-        os_env.pop(spawn.TAG_VAR, None)
-
         def build(spec: ServiceSpec) -> Mapping[str, str]:
-            return build_env(self.stack, spec, os_env, color=colour).as_dict()
+            return build_env(self.stack, spec, self.os_env, color=colour).as_dict()
 
         return build
+
+    async def _preflight(self, spec: ServiceSpec) -> str | None:
+        # The checks read files, run the venv's python and scan sockets: off the event loop.
+        findings = await asyncio.to_thread(preflight.check_service, self.stack, spec, self.os_env)
+        return preflight.blocking_error(findings)
+
+    async def _diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
+        venv, _auto = find_venv(spec)
+        context = signatures.Context(name=spec.name, cwd=spec.cwd, root=self.stack.root,
+                                     venv=venv if venv is not None and venv.is_dir() else None,
+                                     port=spec.port, port_holder=port_holder)
+        return await asyncio.to_thread(signatures.diagnose, lines, context)
 
     async def _main(self) -> int:
         colour = self.foreground and use_colour()
@@ -118,7 +130,8 @@ class App:
         http = make_http_client()
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 http=http, build_env=self._env_builder(colour),
-                                preflight=lambda spec: None, tag_prefix=f"{stack_id(self.stack.root)}/")
+                                preflight=self._preflight, diagnose=self._diagnose,
+                                tag_prefix=f"{stack_id(self.stack.root)}/")
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown)
         await server.start()
         self._write_info(supervisor)

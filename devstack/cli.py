@@ -291,17 +291,21 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
             prefix = record.ts.astimezone().isoformat(timespec="milliseconds") + " " + prefix
         click.echo(prefix + record.text)
 
-    for record in tail(log_dir, wanted, lines, since_at):
-        show(record)
-    if follow:
-        follower = Follower(log_dir, wanted)
-        try:
-            while True:
-                for record in follower.poll():
-                    show(record)
-                time.sleep(0.1)
-        except KeyboardInterrupt:
-            pass
+    if not follow:
+        for record in tail(log_dir, wanted, lines, since_at):
+            show(record)
+        return
+    # backlog-then-poll from one Follower: no line missed or repeated between the two.
+    follower = Follower(log_dir, wanted)
+    try:
+        for record in follower.backlog(lines, since_at):
+            show(record)
+        while True:
+            for record in follower.poll():
+                show(record)
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
 
 
 # --------------------------------------------------------------------------- single services
@@ -342,6 +346,113 @@ def _print_services(data: dict[str, Any], names: list[str]) -> None:
 _service_command("restart", "Restart services and wait until they are healthy again.")
 _service_command("stop", "Stop services (the supervisor keeps running).")
 _service_command("start", "Start stopped services.")
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@pass_options
+def doctor(opts: Options, names: tuple[str, ...]) -> None:
+    """Every pre-flight check, without starting anything: what is wrong and the fix to type."""
+    from devstack.preflight import Severity, check_stack, render_findings
+
+    stack = opts.stack()
+    wanted = opts.names(names) or None
+    findings = check_stack(stack, _os_env(), names=wanted)
+    click.echo(render_findings(stack, findings, wanted))
+    _exit(1 if any(f.severity is Severity.ERROR for f in findings) else 0)
+
+
+# --------------------------------------------------------------------------- a service's environment
+
+
+def _os_env() -> dict[str, str]:
+    from devstack.spawn import TAG_VAR
+
+    env = dict(os.environ)
+    env.pop(TAG_VAR, None)  # a devstack child running devstack must not tag as its parent
+    return env
+
+
+@cli.command(name="env")
+@click.argument("name")
+@click.option("--show-values", is_flag=True, help="Show values from .env files and secret-looking names.")
+@pass_options
+def env_command(opts: Options, name: str, show_values: bool) -> None:
+    """Every variable a service gets, with the layer that set it."""
+    from devstack.env import build_env, masked
+
+    stack = opts.stack()
+    opts.names((name,))
+    built = build_env(stack, stack.services[name], _os_env())
+    rows = [(var.name, masked(var, show_values), str(var.layer) + (f" ({var.source})" if var.source else ""))
+            for var in sorted(built.variables.values(), key=lambda v: v.name)]
+    width = max((len(r[0]) for r in rows), default=4)
+    for var_name, value, layer in rows:
+        click.echo(f"{var_name.ljust(width)}  {layer:<14}  {value}")
+    for warning in built.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_options
+def run(opts: Options, name: str, command: tuple[str, ...]) -> None:
+    """Run a one-off command in a service's folder, venv and env: devstack run api -- alembic upgrade head."""
+    from devstack.env import build_env
+
+    stack = opts.stack()
+    opts.names((name,))
+    spec = stack.services[name]
+    argv = list(command[1:] if command[:1] == ("--",) else command)
+    if not argv:
+        raise UsageError("name the command to run after `--`, e.g. devstack run api -- python -V")
+    env = build_env(stack, spec, _os_env()).as_dict()
+    if not spec.cwd.is_dir():
+        raise UsageError(f"the folder of service '{name}' does not exist: {spec.cwd}")
+    os.chdir(spec.cwd)
+    sys.stdout.flush()
+    try:
+        os.execvpe(argv[0], argv, env)  # the command takes over: its exit code and signals are the user's
+    except FileNotFoundError:
+        raise UsageError(f"command not found on the PATH of service '{name}': {argv[0]}") from None
+    except PermissionError:
+        raise UsageError(f"permission denied: {argv[0]}") from None
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@pass_options
+def setup(opts: Options, names: tuple[str, ...]) -> None:
+    """Run each service's `setup` command (e.g. npm ci) in its folder, venv and env."""
+    from devstack.env import build_env
+    from devstack.spawn import shell_argv
+
+    stack = opts.stack()
+    wanted = opts.names(names) or stack.start_order()
+    width = max(len(n) for n in [*wanted, "devstack"])
+    for name in wanted:
+        spec = stack.services[name]
+        if spec.setup is None:
+            click.echo(f"{'devstack'.ljust(width)} | {name} has no setup command; skipped")
+            continue
+        setup_text = spec.setup if isinstance(spec.setup, str) else " ".join(spec.setup)
+        click.echo(f"{'devstack'.ljust(width)} | {name}: {setup_text}")
+        env = build_env(stack, spec, _os_env()).as_dict()
+        proc = subprocess.Popen(shell_argv(spec.setup), cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        prefix = f"{name.ljust(width)} | "
+        for raw in proc.stdout:
+            click.echo(prefix + raw.decode("utf-8", "replace").rstrip("\r\n"))
+        code = proc.wait()
+        if code != 0:
+            click.echo(f"{'devstack'.ljust(width)} | setup of {name} failed with exit code {code}", err=True)
+            _exit(code)
+    _exit(0)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -428,7 +428,7 @@ def _env_lookup(env: Mapping[str, str], name: str, windows: bool) -> str | None:
     return None
 
 
-def _first_word(command: str | tuple[str, ...], windows: bool) -> tuple[str | None, bool]:
+def first_word(command: str | tuple[str, ...], windows: bool) -> tuple[str | None, bool]:
     """(the word naming the program, whether it cannot be checked)."""
     if not isinstance(command, str):
         # Executed directly: no shell, so no builtins, assignments or expansions.
@@ -485,7 +485,7 @@ def resolve_executable(
     builtin, or a word the shell would expand (`$JAVA_HOME/bin/java`), cannot be checked
     and is returned as is. None when nothing executable is found.
     """
-    word, unchecked = _first_word(command, windows)
+    word, unchecked = first_word(command, windows)
     if not word:
         return None
     if unchecked:

@@ -64,7 +64,6 @@ DEFAULT_BACKUPS = 3
 STREAMS = ("stdout", "stderr", "devstack")
 
 _BLOCK = 64 * 1024  # reverse-read block: big enough that a 100-line tail is one read
-_TS_LEN = len("2026-11-26T05:39:45.123456Z")
 
 
 # --------------------------------------------------------------------------- framing
@@ -346,10 +345,16 @@ class LogFile:
         self._reopened = False
         if note is not None:
             payload, _ = self._encode("devstack", [note], ts)
+            dropped, lost = self.dropped_lines, self._lost
+            self._append(payload, now)
+            if self._fd is None:
+                # Failed again. The note is not a service line: keep the counts as they were
+                # so the next recovery note reports the whole outage.
+                self.dropped_lines, self._lost = dropped, lost
+                return False
             self.last_error = None
             self._lost = 0
-            self._append(payload, now)
-        return self._fd is not None
+        return True
 
     def _open(self, now: float) -> bool:
         try:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,7 +55,10 @@ class Context:
     notifier: Notifier
     event: Callable[[str], None]  # devstack's own event lines
     build_env: Callable[[ServiceSpec], Mapping[str, str]]
-    preflight: Callable[[ServiceSpec], str | None]  # an error that keeps the service from starting
+    # Before a service's first start (not before restarts): an error that keeps it from starting.
+    preflight: Callable[[ServiceSpec], Awaitable[str | None]]
+    # Why a process died, from its last output lines (signatures.py), or None.
+    diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]]
     tag_prefix: str  # "<stack id>/": the env tag of every child of this stack
 
 
@@ -65,7 +68,7 @@ class Outcome:
     ran_for: float
     up_for: float | None  # how long it had been healthy/running before the exit
     start_failed: bool = False  # devstack ended it: probe never passed, or unhealthy
-    reason: str | None = None
+    reason: tuple[str, str | None] | None = None  # (what devstack saw, the probe's last error)
 
 
 def _iso(ts: float) -> str:
@@ -188,11 +191,11 @@ class Service:
                 if problem:
                     self._fail(problem)
                     return
+            problem = await self.ctx.preflight(self.spec)
+            if problem:
+                self._fail(problem)
+                return
             while True:
-                problem = self.ctx.preflight(self.spec)
-                if problem:
-                    self._fail(problem)
-                    return
                 try:
                     outcome = await self._run_once()
                 except SpawnError as exc:
@@ -201,11 +204,12 @@ class Service:
                 decision = policy.after_exit(self.spec, outcome.exit_code, self.failures, outcome.up_for,
                                              outcome.start_failed)
                 self.failures = decision.failures
-                reason = outcome.reason or self._crash_reason(outcome.exit_code)
-                what = outcome.reason or exit_text(outcome.exit_code)
+                what, detail = await self._explain(outcome)
+                # status error: the why, in one line; the event line adds how long it ran
+                reason = f"{what}: {detail}" if outcome.start_failed and detail else detail or what
                 said = f"{name} {what} after {format_duration(outcome.ran_for)}"
-                if reason != what:
-                    said += f": {reason}"
+                if detail:
+                    said += f": {detail}"
                 if decision.state == State.EXITED:
                     self.ctx.event(said)
                     self._set(State.EXITED, status=HealthStatus.OK)
@@ -230,8 +234,15 @@ class Service:
         self.ctx.event(f"{self.spec.name} failed: {reason}")
         self._set(State.FAILED, status=HealthStatus.ERROR, error=reason)
 
-    def _crash_reason(self, code: int | None) -> str:
-        return last_meaningful_line(list(self.log.recent)) or exit_text(code)
+    async def _explain(self, outcome: Outcome) -> tuple[str, str | None]:
+        """(what happened, why) for a run that ended: the why is a known failure signature in
+        its output, else the probe's complaint or the last meaningful line it printed."""
+        lines = list(self.log.recent)
+        known = await self.ctx.diagnose(self.spec, lines)
+        if outcome.reason:
+            what, probe_error = outcome.reason
+            return what, known or probe_error
+        return exit_text(outcome.exit_code), known or last_meaningful_line(lines)
 
     async def _wait_for_dependencies(self) -> str | None:
         deps = self.spec.depends_on
@@ -317,7 +328,8 @@ class Service:
         remove = self.log.add_listener(listener)
         return matched
 
-    async def _watch(self, env: Mapping[str, str], log_probe: asyncio.Event | None) -> str | None:
+    async def _watch(self, env: Mapping[str, str],
+                     log_probe: asyncio.Event | None) -> tuple[str, str | None] | None:
         """Watch a started child until it is up, then keep probing. Returns a reason when devstack
         must end this run (never came up within start_period; unhealthy with restart_on_unhealthy);
         otherwise runs until cancelled (the child exited)."""
@@ -332,14 +344,15 @@ class Service:
             try:
                 await asyncio.wait_for(log_probe.wait(), health.start_period)
             except TimeoutError:
-                return (f"no output line matched {health.target!r} within "
-                        f"{format_duration(health.start_period)}")
+                return (f"printed no line matching {health.target!r} within "
+                        f"{format_duration(health.start_period)}", None)
             self._set(State.RUNNING, status=HealthStatus.OK)
             await asyncio.Event().wait()
             return None
         return await self._probe_loop(health.start_period, env)
 
-    async def _probe_loop(self, start_period: float, env: Mapping[str, str]) -> str | None:
+    async def _probe_loop(self, start_period: float,
+                          env: Mapping[str, str]) -> tuple[str, str | None] | None:
         spec, ctx = self.spec, self.ctx
         assert spec.health is not None
         health = spec.health
@@ -350,8 +363,7 @@ class Service:
             verdict = policy.after_probe(self.state, result.ok, self._probe_failures, health.retries)
             self._probe_failures = verdict.failures
             if self.state == State.STARTING and not result.ok and since_start >= start_period:
-                return (f"health probe did not pass within {format_duration(start_period)}: "
-                        f"{result.error}")
+                return f"health probe did not pass within {format_duration(start_period)}", result.error
             if verdict.state != self.state:
                 became = verdict.state
                 if became == State.HEALTHY:
@@ -363,7 +375,7 @@ class Service:
                     self._set(State.UNHEALTHY, status=HealthStatus.ERROR, error=result.error,
                               keep_probe=True)
                     if spec.restart_on_unhealthy:
-                        return f"unhealthy: {result.error}"
+                        return "unhealthy", result.error
             await ctx.clock.sleep(policy.probe_delay(self.state, since_start, health.interval))
 
     def _record(self, result: ProbeResult) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,14 +26,16 @@ from devstack.suggest import unknown_service_message
 class Supervisor:
     def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
                  http: httpx.AsyncClient, build_env: Callable[[ServiceSpec], Mapping[str, str]],
-                 preflight: Callable[[ServiceSpec], str | None], tag_prefix: str) -> None:
+                 preflight: Callable[[ServiceSpec], Awaitable[str | None]],
+                 diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]],
+                 tag_prefix: str) -> None:
         self.stack = stack
         self.hub = hub
         self.notifier = Notifier()
         self.started_at = time.time()
         self.shutting_down = False
         self.ctx = Context(stack=stack, clock=clock, spawner=spawner, http=http, notifier=self.notifier,
-                           event=hub.event, build_env=build_env, preflight=preflight,
+                           event=hub.event, build_env=build_env, preflight=preflight, diagnose=diagnose,
                            tag_prefix=tag_prefix)
         self.services: dict[str, Service] = {}
         for name, spec in stack.services.items():

@@ -1,0 +1,812 @@
+"""devstack.preflight: every pre-flight check on real folders, venvs, .env files and
+listening processes, with each message and fix asserted verbatim.
+
+Port holders are faked (`port_owner`) where the test is about wording, and real child
+processes (plain, tagged as this stack's leftover, or under a live "supervisor") where
+it is about finding them. Every process started here is waited for and gone at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import IO
+
+import psutil
+import pytest
+
+from devstack import preflight
+from devstack.paths import stack_id
+from devstack.preflight import (
+    Finding,
+    PortHolder,
+    Severity,
+    blocking_error,
+    check_service,
+    check_stack,
+    render_findings,
+    resolve_localhost,
+)
+from devstack.spawn import TAG_VAR
+from devstack.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+
+SECRET = "s3cr3t-value-123"
+TEST_TAG = "DEVSTACK_TEST_RUN"  # the variable by which tests/conftest.py's `no_leftovers` finds processes
+
+Env = dict[str, str]
+Row = tuple[Severity, str, str | None]  # a finding without its service and check
+
+
+def no_holders(port: int) -> list[PortHolder]:
+    return []
+
+
+# --- building stacks ------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "stack"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def sysbin(tmp_path: Path) -> Path:
+    """The only folder on the OS PATH the checks see, so that lookups are deterministic."""
+    path = tmp_path / "sysbin"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def os_env(sysbin: Path) -> dict[str, str]:
+    return {"PATH": str(sysbin)}
+
+
+def make_service(root: Path, name: str = "ai-api", cwd: str = "apps/ai-api",
+                 command: str | tuple[str, ...] = "sh -c true", create: bool = True,
+                 **kwargs: object) -> ServiceSpec:
+    path = root / cwd
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return ServiceSpec(name=name, command=command, cwd=path, **kwargs)  # type: ignore[arg-type]
+
+
+def make_stack(root: Path, *services: ServiceSpec, env_file: Path | None = None) -> StackSpec:
+    return StackSpec(name="shop", root=root, source=root / "stack.toml",
+                     services={s.name: s for s in services}, env_file=env_file)
+
+
+def write(path: Path, text: str, mode: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    if mode is not None:
+        path.chmod(mode)
+    return path
+
+
+def executable(path: Path, body: str = "exit 0") -> Path:
+    return write(path, f"#!/bin/sh\n{body}\n", 0o755)
+
+
+def make_venv(path: Path, pip: bool = True) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    if pip:
+        executable(path / "bin" / "pip")  # what `python -m venv` (with pip) leaves there
+    return path
+
+
+def install(venv: Path, name: str, version: str) -> None:
+    """The .dist-info folder pip leaves behind for `name==version`."""
+    folder = next(venv.glob("lib/python*/site-packages")) / f"{name}-{version}.dist-info"
+    folder.mkdir()
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (folder / "RECORD").write_text(f"{folder.name}/METADATA,,\n")
+
+
+def check(stack: StackSpec, os_env: Mapping[str, str], name: str | None = None,
+          port_owner: preflight.PortOwner = no_holders) -> list[Finding]:
+    service = stack.services[name] if name else next(iter(stack.services.values()))
+    return check_service(stack, service, os_env, port_owner=port_owner)
+
+
+def of(findings: Sequence[Finding], *checks: str) -> list[Row]:
+    return [(f.severity, f.message, f.fix) for f in findings if f.check in checks]
+
+
+# --- cwd ------------------------------------------------------------------------------
+
+
+def test_a_missing_cwd_is_an_error_and_hides_the_checks_that_depend_on_it(root: Path, os_env: Env) -> None:
+    service = make_service(root, cwd="apps/ai-api", create=False, command="uvicorn main:app",
+                           required_env=("DATABASE_URL",), port=8001)
+    holders = [PortHolder(4242, "java", "java -jar app.jar")]
+    findings = check(make_stack(root, service), os_env, port_owner=lambda port: holders)
+    assert of(findings, "cwd", "executable", "venv", "required_env", "env_file", "port") == [
+        (Severity.ERROR, "cwd apps/ai-api does not exist",
+         "mkdir -p apps/ai-api (or fix `cwd` in stack.toml)"),
+        (Severity.ERROR, "port 8001 is held by pid 4242 (java: java -jar app.jar)",
+         "kill 4242 (or stop it, or change `port` of ai-api in stack.toml)"),
+    ]
+
+
+def test_a_missing_cwd_next_to_a_similar_folder_suggests_that_folder(root: Path, os_env: Env) -> None:
+    (root / "apps" / "ai-api-fastapi").mkdir(parents=True)
+    (root / "apps" / "frontend").mkdir()
+    service = make_service(root, cwd="apps/ai-api", create=False)
+    assert of(check(make_stack(root, service), os_env), "cwd") == [
+        (Severity.ERROR, "cwd apps/ai-api does not exist",
+         'set cwd = "apps/ai-api-fastapi" in stack.toml (or mkdir -p apps/ai-api)')]
+
+
+def test_a_cwd_that_is_a_file(root: Path, os_env: Env) -> None:
+    write(root / "apps", "not a folder\n")
+    service = make_service(root, cwd="apps", create=False)
+    assert of(check(make_stack(root, service), os_env), "cwd") == [
+        (Severity.ERROR, "cwd apps is not a folder", "fix `cwd` in stack.toml")]
+
+
+# --- executable -----------------------------------------------------------------------
+
+
+def test_an_executable_found_in_the_venv_or_on_path_passes(root: Path, os_env: Env, sysbin: Path) -> None:
+    service = make_service(root, command="uvicorn main:app --port 8001")
+    make_venv(service.cwd / "venv")
+    executable(service.cwd / "venv" / "bin" / "uvicorn")
+    executable(sysbin / "npm")
+    frontend = make_service(root, name="frontend", cwd="apps/frontend", command=("npm", "run", "dev"))
+    builtin = make_service(root, name="db", cwd=".", command="exec $PG_HOME/bin/postgres -D data")
+    stack = make_stack(root, service, frontend, builtin)
+    for name in stack.services:
+        assert of(check(stack, os_env, name), "executable") == []
+
+
+def test_a_command_not_found_names_the_word_and_the_path_searched(root: Path, sysbin: Path) -> None:
+    service = make_service(root, command="FOO=1 uvicorn main:app")
+    make_venv(service.cwd / "venv")
+    os_env = {"PATH": f"{sysbin}:/usr/local/bin:/usr/bin:/bin:/sbin"}
+    assert of(check(make_stack(root, service), os_env), "executable") == [
+        (Severity.ERROR,
+         f"command not found: 'uvicorn' is not on the service's PATH "
+         f"(searched apps/ai-api/venv/bin:{sysbin}:/usr/local/bin:/usr/bin:…)",
+         "install uvicorn, or fix `command` in stack.toml")]
+
+
+def test_a_command_in_a_venv_turned_off_by_venv_false(root: Path, os_env: Env) -> None:
+    service = make_service(root, command="uvicorn main:app", venv_disabled=True)
+    make_venv(service.cwd / ".venv")
+    executable(service.cwd / ".venv" / "bin" / "uvicorn")
+    assert of(check(make_stack(root, service), os_env), "executable") == [
+        (Severity.ERROR, "command not found: 'uvicorn' is not on the service's PATH "
+         f"(searched {os_env['PATH']})",
+         "remove `venv = false` from [services.ai-api] in stack.toml (uvicorn is in apps/ai-api/.venv/bin)")]
+
+
+def test_a_command_the_requirements_list_but_the_venv_lacks(root: Path, os_env: Env) -> None:
+    service = make_service(root, command="uvicorn main:app")
+    write(service.cwd / "requirements.txt", "fastapi\nUvicorn[standard]==0.27.1 ; python_version >= '3.8'\n")
+    make_venv(service.cwd / "venv")
+    findings = check(make_stack(root, service), os_env)
+    assert [fix for _, _, fix in of(findings, "executable")] == [
+        "apps/ai-api/venv/bin/pip install 'Uvicorn[standard]==0.27.1'"]
+    # A venv made without pip (uv, --without-pip) gets pip first.
+    (service.cwd / "venv" / "bin" / "pip").unlink()
+    findings = check(make_stack(root, service), os_env)
+    assert [fix for _, _, fix in of(findings, "executable")] == [
+        "apps/ai-api/venv/bin/python -m ensurepip && apps/ai-api/venv/bin/pip install "
+        "'Uvicorn[standard]==0.27.1'"]
+
+
+def test_a_command_the_requirements_list_without_any_venv(root: Path, os_env: Env) -> None:
+    service = make_service(root, command="gunicorn app:app")
+    write(service.cwd / "requirements.txt", "gunicorn\n")
+    findings = check(make_stack(root, service), os_env)
+    assert [fix for _, _, fix in of(findings, "executable")] == [
+        "python3 -m venv apps/ai-api/venv && apps/ai-api/venv/bin/pip install -r "
+        "apps/ai-api/requirements.txt"]
+
+
+def test_a_relative_command_that_is_missing_or_not_executable(root: Path, os_env: Env) -> None:
+    service = make_service(root, name="core-api", cwd="apps/core api", command="./mvnw spring-boot:run")
+    stack = make_stack(root, service)
+    assert of(check(stack, os_env), "executable") == [
+        (Severity.ERROR, "'./mvnw' does not exist in apps/core api", "fix `command` in stack.toml")]
+    write(service.cwd / "mvnw", "#!/bin/sh\n", mode=0o644)  # as a zip download leaves it
+    assert of(check(stack, os_env), "executable") == [
+        (Severity.ERROR, "'./mvnw' in apps/core api is not executable", "chmod +x 'apps/core api/mvnw'")]
+    (service.cwd / "mvnw").chmod(0o755)
+    assert of(check(stack, os_env), "executable") == []
+
+
+def test_an_empty_command(root: Path, os_env: Env) -> None:
+    service = make_service(root, command=())
+    assert of(check(make_stack(root, service), os_env), "executable") == [
+        (Severity.ERROR, "the command is empty", "set `command` in stack.toml")]
+
+
+# --- venv -----------------------------------------------------------------------------
+
+
+def test_an_auto_detected_venv_is_said_and_a_working_one_is_no_error(root: Path, os_env: Env) -> None:
+    service = make_service(root)
+    make_venv(service.cwd / ".venv")
+    assert of(check(make_stack(root, service), os_env), "venv") == [
+        (Severity.INFO, "using venv apps/ai-api/.venv (found automatically)", None)]
+
+
+def test_a_declared_venv_that_does_not_exist(root: Path, os_env: Env) -> None:
+    service = make_service(root, venv=root / "apps" / "ai-api" / "env")
+    write(service.cwd / "requirements.txt", "fastapi\n")
+    findings = check(make_stack(root, service), os_env)
+    assert of(findings, "venv", "requirements", "executable") == [
+        (Severity.ERROR, "venv apps/ai-api/env does not exist",
+         "python3 -m venv apps/ai-api/env && apps/ai-api/env/bin/pip install -r "
+         "apps/ai-api/requirements.txt")]
+
+
+def test_a_folder_without_pyvenv_cfg_is_not_a_venv(root: Path, os_env: Env) -> None:
+    service = make_service(root, venv=root / "apps" / "ai-api" / "venv")
+    (service.cwd / "venv" / "bin").mkdir(parents=True)
+    assert of(check(make_stack(root, service), os_env), "venv") == [
+        (Severity.ERROR, "apps/ai-api/venv is not a venv (it has no pyvenv.cfg)",
+         "python3 -m venv apps/ai-api/venv")]
+
+
+def test_a_venv_whose_python_links_to_a_removed_interpreter(root: Path, os_env: Env) -> None:
+    service = make_service(root)
+    write(service.cwd / "requirements.txt", "fastapi\n")
+    venv = make_venv(service.cwd / "venv")
+    (venv / "bin" / "python").unlink()
+    (venv / "bin" / "python").symlink_to("python3.99")  # the chain venv leaves: python -> python3.X -> base
+    (venv / "bin" / "python3.99").symlink_to("/nonexistent/python3.99")
+    assert of(check(make_stack(root, service), os_env), "venv", "requirements") == [
+        (Severity.INFO, "using venv apps/ai-api/venv (found automatically)", None),
+        (Severity.ERROR, "the venv's python apps/ai-api/venv/bin/python links to /nonexistent/python3.99, "
+         "which does not exist",
+         "python3 -m venv --clear apps/ai-api/venv && apps/ai-api/venv/bin/pip install -r "
+         "apps/ai-api/requirements.txt"),
+    ]
+
+
+def test_a_venv_python_that_fails_is_reported_with_its_last_line_redacted(root: Path, os_env: Env) -> None:
+    service = make_service(root)
+    write(service.cwd / ".env", f"API_KEY={SECRET}\n")
+    venv = make_venv(service.cwd / "venv")
+    (venv / "bin" / "python").unlink()
+    executable(venv / "bin" / "python",
+               'echo "Python path configuration:" >&2\n'
+               'echo "Fatal Python error: init_fs_encoding: no codec ($API_KEY)" >&2\nexit 1')
+    assert of(check(make_stack(root, service), os_env), "venv")[1:] == [
+        (Severity.ERROR, "the venv's python apps/ai-api/venv/bin/python does not run "
+         "(exit code 1: Fatal Python error: init_fs_encoding: no codec (****))",
+         "python3 -m venv --clear apps/ai-api/venv")]
+
+
+def test_a_venv_python_that_hangs_is_stopped_after_the_timeout(
+    root: Path, os_env: Env, monkeypatch: pytest.MonkeyPatch, no_leftovers: str
+) -> None:
+    monkeypatch.setattr(preflight, "VENV_PYTHON_TIMEOUT", 0.5)
+    service = make_service(root)
+    venv = make_venv(service.cwd / "venv")
+    (venv / "bin" / "python").unlink()
+    executable(venv / "bin" / "python", "exec sleep 30")
+    started = time.monotonic()
+    findings = check(make_stack(root, service), {**os_env, "PATH": "/usr/bin:/bin", TEST_TAG: no_leftovers})
+    assert time.monotonic() - started < 10
+    assert of(findings, "venv")[1:] == [
+        (Severity.ERROR, "the venv's python apps/ai-api/venv/bin/python did not start within 0.5 s",
+         "python3 -m venv --clear apps/ai-api/venv")]
+
+
+# --- requirements ---------------------------------------------------------------------
+
+
+def test_missing_and_mismatched_packages_with_the_venvs_pip(root: Path, os_env: Env) -> None:
+    service = make_service(root, cwd="apps/ai-api-fastapi")
+    venv = make_venv(service.cwd / "venv")
+    install(venv, "fastapi", "0.99.0")
+    install(venv, "uvicorn", "0.27.1")
+    write(service.cwd / "requirements.txt", """
+        fastapi==0.110.0
+        uvicorn>=0.27
+        pyjwt==2.8.0
+        -e .
+        """)
+    fix = "apps/ai-api-fastapi/venv/bin/pip install -r apps/ai-api-fastapi/requirements.txt"
+    assert of(check(make_stack(root, service), os_env), "requirements") == [
+        (Severity.INFO, "requirements.txt line 4 not checked: -e . (an editable install)", None),
+        (Severity.ERROR,
+         "package 'fastapi' 0.99.0 is installed in venv, requirements.txt line 1 wants ==0.110.0", fix),
+        (Severity.ERROR,
+         "package 'pyjwt' is not installed in venv (requirements.txt line 3: pyjwt==2.8.0)", fix),
+    ]
+
+
+def test_satisfied_requirements_give_no_finding(root: Path, os_env: Env) -> None:
+    service = make_service(root)
+    venv = make_venv(service.cwd / "venv")
+    install(venv, "fastapi", "0.110.0")
+    write(service.cwd / "requirements.txt", "fastapi==0.110.0\n")
+    assert of(check(make_stack(root, service), os_env), "requirements") == []
+
+
+def test_requirements_without_a_venv_are_noted_not_checked(root: Path, os_env: Env) -> None:
+    service = make_service(root)
+    write(service.cwd / "requirements.txt", "fastapi\n")
+    assert of(check(make_stack(root, service), os_env), "requirements") == [
+        (Severity.INFO, "apps/ai-api/requirements.txt not checked: no venv/ or .venv/ in apps/ai-api",
+         "python3 -m venv apps/ai-api/venv && apps/ai-api/venv/bin/pip install -r "
+         "apps/ai-api/requirements.txt")]
+    disabled = replace(service, venv_disabled=True)
+    assert of(check(make_stack(root, disabled), os_env), "requirements") == [
+        (Severity.INFO, "apps/ai-api/requirements.txt not checked: `venv = false`", None)]
+
+
+# --- env files ------------------------------------------------------------------------
+
+
+def test_a_missing_default_env_with_an_example_names_the_file_to_copy(root: Path, os_env: Env) -> None:
+    service = make_service(root, cwd="apps/ai-api-fastapi")
+    write(service.cwd / ".env.example", "DATABASE_URL=\nOPENAI_API_KEY=\n")
+    assert of(check(make_stack(root, service), os_env), "env_file", "env_keys") == [
+        (Severity.ERROR, "env file apps/ai-api-fastapi/.env does not exist",
+         "cp apps/ai-api-fastapi/.env.example apps/ai-api-fastapi/.env")]
+
+
+def test_a_missing_default_env_without_an_example_is_fine(root: Path, os_env: Env) -> None:
+    service = make_service(root)
+    assert of(check(make_stack(root, service), os_env), "env_file", "env_keys") == []
+
+
+def test_a_declared_env_file_that_is_missing(root: Path, os_env: Env) -> None:
+    cwd = root / "apps" / "ai-api"
+    service = make_service(root, env_files=(cwd / ".env.local", cwd / ".env"))
+    write(cwd / ".env.example", "A=1\n")
+    assert of(check(make_stack(root, service), os_env), "env_file") == [
+        (Severity.ERROR, "env file apps/ai-api/.env.local does not exist",
+         "create apps/ai-api/.env.local, or remove it from `env_file` in stack.toml"),
+        (Severity.ERROR, "env file apps/ai-api/.env does not exist",
+         "cp apps/ai-api/.env.example apps/ai-api/.env"),
+    ]
+
+
+def test_keys_of_the_example_missing_from_env_are_named_never_valued(root: Path, os_env: Env) -> None:
+    service = make_service(root, env={"FROM_TABLE": "x"})
+    write(service.cwd / ".env", f"API_KEY={SECRET}\nEMPTY=\nBARE\n")
+    write(service.cwd / ".env.example", f"""
+        API_KEY={SECRET}
+        EMPTY=
+        BARE=
+        JWT_SECRET={SECRET}
+        DATABASE_URL=postgres://app:{SECRET}@localhost/app
+        """)
+    assert of(check(make_stack(root, service), os_env), "env_keys") == [
+        (Severity.WARNING, "apps/ai-api/.env lacks keys that apps/ai-api/.env.example has: "
+         "BARE, JWT_SECRET, DATABASE_URL",
+         "add them to apps/ai-api/.env (see apps/ai-api/.env.example)")]
+
+
+def test_missing_keys_that_another_layer_sets_are_only_noted(root: Path, os_env: Env) -> None:
+    service = make_service(root, env={"LOG_LEVEL": "debug"}, port=8001)
+    write(service.cwd / ".env", "A=1\n")
+    write(service.cwd / ".env.example", "A=\nLOG_LEVEL=info\nPORT=8000\nHOME=\n")
+    findings = check(make_stack(root, service), {**os_env, "HOME": "/root"})
+    assert of(findings, "env_keys") == [
+        (Severity.INFO, "apps/ai-api/.env lacks keys that apps/ai-api/.env.example has: "
+         "LOG_LEVEL (set by `env` in stack.toml), PORT (set by devstack), "
+         "HOME (set in the OS environment)", None)]
+
+
+def test_unparsable_env_lines_are_warnings_by_line_number(root: Path, os_env: Env) -> None:
+    service = make_service(root)
+    write(service.cwd / ".env", f"A=1\n\nthis line {SECRET} is broken\nB=2\n")
+    assert of(check(make_stack(root, service), os_env), "env_file") == [
+        (Severity.WARNING, "apps/ai-api/.env:3: could not parse this line", None)]
+
+
+def test_the_stack_env_file_is_checked_per_service_and_once_for_the_stack(root: Path, os_env: Env) -> None:
+    write(root / ".env.example", "SHARED=\n")
+    api = make_service(root)
+    web = make_service(root, name="web", cwd="apps/web")
+    stack = make_stack(root, api, web, env_file=root / ".env")
+    expected = (Severity.ERROR, "env file .env does not exist", "cp .env.example .env")
+    assert of(check(stack, os_env, "web"), "env_file") == [expected]
+    findings = check_stack(stack, os_env, port_owner=no_holders, resolve=lambda: ["127.0.0.1"])
+    assert [(f.service, f.severity, f.message, f.fix) for f in findings if f.check == "env_file"] == [
+        (None, *expected)]
+
+
+def test_a_cwd_at_the_stack_root_does_not_report_the_shared_env_twice(root: Path, os_env: Env) -> None:
+    write(root / ".env", "A=1\n")
+    write(root / ".env.example", "A=\nB=\n")
+    service = make_service(root, cwd=".")
+    findings = check(make_stack(root, service, env_file=root / ".env"), os_env)
+    assert of(findings, "env_keys") == [
+        (Severity.WARNING, ".env lacks keys that .env.example has: B", "add them to .env (see .env.example)")]
+
+
+def test_keys_the_stack_env_lacks_are_judged_per_service_and_stack_wide(root: Path, os_env: Env) -> None:
+    write(root / ".env", "A=1\n")
+    write(root / ".env.example", "A=\nB=\nC=\n")
+    service = make_service(root)
+    write(service.cwd / ".env", "B=2\n")
+    stack = make_stack(root, service, env_file=root / ".env")
+    os_env = {**os_env, "C": "3"}
+    # For this service, every key reaches it from some layer.
+    assert of(check(stack, os_env), "env_keys") == [
+        (Severity.INFO, ".env lacks keys that .env.example has: B (set in apps/ai-api/.env), "
+         "C (set in the OS environment)", None)]
+    # For the stack as a whole, only the OS layer is shared by every service.
+    findings = check_stack(stack, os_env, port_owner=no_holders, resolve=lambda: ["127.0.0.1"])
+    assert [(f.service, f.severity, f.message, f.fix) for f in findings if f.check == "env_keys"] == [
+        (None, Severity.WARNING, ".env lacks keys that .env.example has: B, C (set in the OS environment)",
+         "add them to .env (see .env.example)")]
+
+
+def test_required_env_not_set_by_any_layer(root: Path, os_env: Env) -> None:
+    service = make_service(root, required_env=("DATABASE_URL", "OPENAI_API_KEY", "EMPTY_IS_SET", "PATH"))
+    write(service.cwd / ".env", "EMPTY_IS_SET=\n")
+    assert of(check(make_stack(root, service), os_env), "required_env") == [
+        (Severity.ERROR, "required_env not set: DATABASE_URL, OPENAI_API_KEY",
+         "add DATABASE_URL=..., OPENAI_API_KEY=... to apps/ai-api/.env")]
+    # With env_file declared, the default .env is not read, and the fix names the declared file.
+    declared = replace(service, env_files=(service.cwd / "config" / "dev.env",))
+    assert [fix for _, _, fix in of(check(make_stack(root, declared), os_env), "required_env")] == [
+        "add DATABASE_URL=..., OPENAI_API_KEY=..., EMPTY_IS_SET=... to apps/ai-api/config/dev.env"]
+
+
+# --- port (wording, with faked holders) -----------------------------------------------
+
+
+def port_findings(root: Path, os_env: Env, holder: PortHolder, name: str = "ai-api") -> list[Row]:
+    web = make_service(root, name="web", cwd="apps/web", port=8001)
+    stack = make_stack(root, make_service(root, port=8001), web)
+    return of(check(stack, os_env, name, port_owner=lambda port: [holder]), "port")
+
+
+def test_port_held_by_a_foreign_process(root: Path, os_env: Env) -> None:
+    holder = PortHolder(4242, "python3", "python3 -m http.server 8001")
+    assert port_findings(root, os_env, holder) == [
+        (Severity.ERROR, "port 8001 is held by pid 4242 (python3: python3 -m http.server 8001)",
+         "kill 4242 (or stop it, or change `port` of ai-api in stack.toml)")]
+
+
+def test_port_held_by_a_leftover_of_this_stack(root: Path, os_env: Env) -> None:
+    holder = PortHolder(4242, "uvicorn", "venv/bin/uvicorn main:app", tag=f"{stack_id(root)}/ai-api")
+    assert port_findings(root, os_env, holder) == [
+        (Severity.ERROR, "port 8001 is held by pid 4242 (uvicorn: venv/bin/uvicorn main:app), a leftover of "
+         "this stack's previous run (ai-api)", "devstack down")]
+
+
+def test_a_tag_of_another_stack_is_a_foreign_process(root: Path, os_env: Env) -> None:
+    holder = PortHolder(4242, "uvicorn", "uvicorn main:app", tag="0123456789ab/ai-api")
+    message = port_findings(root, os_env, holder)[0][1]
+    assert message == "port 8001 is held by pid 4242 (uvicorn: uvicorn main:app)"
+
+
+def test_port_in_use_by_the_running_stack(root: Path, os_env: Env) -> None:
+    tag = f"{stack_id(root)}/ai-api"
+    holder = PortHolder(4242, "uvicorn", "uvicorn main:app", tag=tag, supervisor=999_999)
+    assert port_findings(root, os_env, holder) == [
+        (Severity.INFO,
+         "port 8001 is in use by ai-api itself, running under this stack's supervisor (pid 999999)", None)]
+    assert port_findings(root, os_env, holder, "web") == [
+        (Severity.ERROR,
+         "port 8001 is held by pid 4242 (uvicorn: uvicorn main:app), this stack's running service ai-api",
+         "give web and ai-api different ports in stack.toml")]
+    # Seen by the supervisor itself, before it starts ai-api again: an earlier process lingers.
+    own = replace(holder, supervisor=os.getpid())
+    assert port_findings(root, os_env, own) == [
+        (Severity.ERROR,
+         "port 8001 is still held by pid 4242 (uvicorn: uvicorn main:app), an earlier process of ai-api",
+         "kill 4242")]
+
+
+def test_port_in_use_by_a_process_that_cannot_be_inspected(root: Path, os_env: Env) -> None:
+    assert port_findings(root, os_env, PortHolder(None)) == [
+        (Severity.ERROR, "port 8001 is in use by a process devstack may not inspect (another user's?)",
+         "find it with `sudo lsof -nP -iTCP:8001 -sTCP:LISTEN`, or change `port` of ai-api in stack.toml")]
+
+
+def test_a_long_command_line_is_shortened(root: Path, os_env: Env) -> None:
+    holder = PortHolder(7, "java", "java " + "-Dx=y " * 40)
+    message = port_findings(root, os_env, holder)[0][1]
+    assert message == "port 8001 is held by pid 7 (java: " + ("java " + "-Dx=y " * 40)[:119] + "…)"
+
+
+# --- port (real processes) ------------------------------------------------------------
+
+HOLDER = """
+import os, socket, sys
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen()
+print(os.getpid(), sock.getsockname()[1], flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+# Stands in for a running supervisor: the holder is its child.
+LAUNCHER = """
+import subprocess, sys
+sys.exit(subprocess.call([sys.executable, *sys.argv[1:]]))
+"""
+
+
+def read_line(stream: IO[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no line within {timeout} s (got {data!r})"
+        ready, _, _ = select.select([stream], [], [], remaining)
+        if ready:
+            chunk = os.read(stream.fileno(), 4096)
+            assert chunk, f"the process ended before printing a line (got {data!r})"
+            data += chunk
+    return data.decode()
+
+
+@contextlib.contextmanager
+def holding_port(tmp_path: Path, env: Mapping[str, str], *args: str,
+                 launcher: bool = False) -> Iterator[tuple[subprocess.Popen[bytes], int, int, str]]:
+    """A real process listening on 127.0.0.1: (the started process, the holder's pid, its
+    port, the holder's command line). Closing its stdin ends it (and the launcher)."""
+    write(tmp_path / "holder.py", HOLDER)
+    write(tmp_path / "launcher.py", LAUNCHER)
+    # Relative script names keep the command line short enough to be shown whole.
+    argv = [sys.executable, *(["launcher.py"] if launcher else []), "holder.py", *args]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(env), cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        pid, port = map(int, read_line(proc.stdout, timeout=10).split())
+        yield proc, pid, port, " ".join([sys.executable, "holder.py", *args])
+    finally:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def test_a_real_foreign_holder_is_named_with_pid_name_and_command_line(
+    root: Path, tmp_path: Path, os_env: Env, no_leftovers: str
+) -> None:
+    with holding_port(tmp_path, {**os.environ, TEST_TAG: no_leftovers}) as (_, pid, port, cmdline):
+        stack = make_stack(root, make_service(root, port=port))
+        name = psutil.Process(pid).name()
+        assert of(check_service(stack, stack.services["ai-api"], os_env), "port") == [
+            (Severity.ERROR, f"port {port} is held by pid {pid} ({name}: {cmdline})",
+             f"kill {pid} (or stop it, or change `port` of ai-api in stack.toml)")]
+
+
+def test_a_real_leftover_of_this_stack_is_recognised_by_its_tag(
+    root: Path, tmp_path: Path, os_env: Env, no_leftovers: str
+) -> None:
+    env = {**os.environ, TEST_TAG: no_leftovers, TAG_VAR: f"{stack_id(root)}/ai-api"}
+    with holding_port(tmp_path, env, "--token", SECRET) as (_, pid, port, cmdline):
+        service = make_service(root, port=port)
+        write(service.cwd / ".env", f"API_TOKEN={SECRET}\n")
+        stack = make_stack(root, service)
+        name = psutil.Process(pid).name()
+        shown = cmdline.replace(SECRET, "****")  # a .env value in a command line is masked
+        assert of(check_service(stack, service, os_env), "port") == [
+            (Severity.ERROR, f"port {port} is held by pid {pid} ({name}: {shown}), a leftover of this "
+             "stack's previous run (ai-api)", "devstack down")]
+
+
+def test_a_real_holder_under_the_running_supervisor_is_the_service_itself(
+    root: Path, tmp_path: Path, os_env: Env, no_leftovers: str
+) -> None:
+    env = {**os.environ, TEST_TAG: no_leftovers, TAG_VAR: f"{stack_id(root)}/ai-api"}
+    with holding_port(tmp_path, env, launcher=True) as (launcher, _pid, port, _):
+        write(root / ".devstack" / "run" / "supervisor.json", json.dumps({"pid": launcher.pid}))
+        stack = make_stack(root, make_service(root, port=port))
+        assert of(check_service(stack, stack.services["ai-api"], os_env), "port") == [
+            (Severity.INFO, f"port {port} is in use by ai-api itself, running under this stack's supervisor "
+             f"(pid {launcher.pid})", None)]
+
+
+def test_a_free_port_gives_no_finding(root: Path, os_env: Env) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stack = make_stack(root, make_service(root, port=port))
+    assert of(check_service(stack, stack.services["ai-api"], os_env), "port") == []
+
+
+def test_a_held_port_psutil_cannot_attribute_is_found_by_binding(
+    root: Path, os_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As for another user's process: the socket is listed without a pid.
+    monkeypatch.setattr(preflight, "listeners", lambda port: [])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        stack = make_stack(root, make_service(root, port=port))
+        assert of(check_service(stack, stack.services["ai-api"], os_env), "port") == [
+            (Severity.ERROR, f"port {port} is in use by a process devstack may not inspect (another user's?)",
+             f"find it with `sudo lsof -nP -iTCP:{port} -sTCP:LISTEN`, "
+             "or change `port` of ai-api in stack.toml")]
+
+
+# --- localhost ------------------------------------------------------------------------
+
+
+def probed_stack(root: Path) -> StackSpec:
+    api = make_service(root, health=HealthSpec(ProbeKind.HTTP, "http://LOCALHOST:8001/"))
+    db = make_service(root, name="postgres", cwd=".", health=HealthSpec(ProbeKind.TCP, "localhost:5432"))
+    web = make_service(root, name="web", cwd="apps/web", health=HealthSpec(ProbeKind.HTTP, "http://127.0.0.1:5173/"))
+    return make_stack(root, api, db, web)
+
+
+def localhost_findings(stack: StackSpec, addresses: list[str] | None) -> list[Row]:
+    def resolve() -> list[str]:
+        if addresses is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return addresses
+
+    return of(preflight.check_localhost(stack, resolve), "localhost")
+
+
+def test_localhost_resolution_is_reported_once(root: Path) -> None:
+    stack = probed_stack(root)
+    assert localhost_findings(stack, ["127.0.0.1"]) == [
+        (Severity.INFO, "localhost resolves to 127.0.0.1 only (IPv4)", None)]
+    assert localhost_findings(stack, ["::1", "127.0.0.1"]) == [
+        (Severity.INFO, "localhost resolves to ::1 and 127.0.0.1 (IPv6 first)", None)]
+    assert localhost_findings(stack, ["127.0.0.1", "::1"]) == [
+        (Severity.INFO, "localhost resolves to 127.0.0.1 and ::1 (IPv4 first)", None)]
+
+
+def test_localhost_without_ipv4_warns_when_probes_use_it(root: Path) -> None:
+    stack = probed_stack(root)
+    assert localhost_findings(stack, ["::1"]) == [
+        (Severity.WARNING,
+         "localhost resolves to ::1 only (IPv6), but ai-api, postgres are probed at localhost: "
+         "clients using localhost will not reach a service that listens on 127.0.0.1 or 0.0.0.0",
+         "add `127.0.0.1 localhost` to /etc/hosts")]
+    assert localhost_findings(stack, None) == [
+        (Severity.WARNING, "localhost does not resolve, but ai-api, postgres are probed at localhost: "
+         "clients using localhost will not reach a service that listens on 127.0.0.1 or 0.0.0.0",
+         "add `127.0.0.1 localhost` and `::1 localhost` to /etc/hosts")]
+    unprobed = make_stack(root, make_service(root))
+    assert localhost_findings(unprobed, ["::1"]) == [
+        (Severity.INFO, "localhost resolves to ::1 only (IPv6)", None)]
+
+
+def test_the_real_resolver_answers_with_loopback_addresses() -> None:
+    try:
+        addresses = resolve_localhost()
+    except OSError as exc:
+        pytest.skip(f"localhost does not resolve on this machine: {exc}")
+    assert addresses and set(addresses) <= {"127.0.0.1", "::1", "127.0.1.1"}, addresses
+
+
+# --- blocking_error and render_findings -----------------------------------------------
+
+
+def test_blocking_error_is_the_first_error_with_its_fix() -> None:
+    findings = [
+        Finding("api", Severity.INFO, "venv", "using venv venv (found automatically)", None),
+        Finding("api", Severity.WARNING, "env_keys", ".env lacks keys that .env.example has: A", "add them"),
+        Finding("api", Severity.ERROR, "required_env", "required_env not set: B", "add B=... to .env"),
+        Finding("api", Severity.ERROR, "port", "port 1 is held by pid 2 (x)", None),
+    ]
+    assert blocking_error(findings) == "required_env not set: B (fix: add B=... to .env)"
+    assert blocking_error(findings[3:]) == "port 1 is held by pid 2 (x)"
+    assert blocking_error(findings[:2]) is None
+
+
+def test_render_groups_by_service_errors_first_with_one_fix_per_run(root: Path) -> None:
+    stack = make_stack(root, *(make_service(root, name=n, cwd=n, create=False) for n in ("db", "api", "web")))
+    pip = "venv/bin/pip install -r requirements.txt"
+    findings = [
+        Finding("api", Severity.INFO, "venv", "using venv api/venv (found automatically)", None),
+        Finding("api", Severity.ERROR, "requirements", "package 'a' is not installed in venv (…)", pip),
+        Finding("api", Severity.WARNING, "env_keys", "api/.env lacks keys that api/.env.example has: K",
+                "add them to api/.env (see api/.env.example)"),
+        Finding("api", Severity.ERROR, "requirements", "package 'b' is not installed in venv (…)", pip),
+        Finding("web", Severity.ERROR, "cwd", "cwd web does not exist", "mkdir -p web"),
+        Finding(None, Severity.INFO, "localhost", "localhost resolves to 127.0.0.1 only (IPv4)", None),
+    ]
+    assert render_findings(stack, findings) == textwrap.dedent("""\
+        db
+          ok
+        api
+          error: package 'a' is not installed in venv (…)
+          error: package 'b' is not installed in venv (…)
+            fix: venv/bin/pip install -r requirements.txt
+          warning: api/.env lacks keys that api/.env.example has: K
+            fix: add them to api/.env (see api/.env.example)
+          info: using venv api/venv (found automatically)
+        web
+          error: cwd web does not exist
+            fix: mkdir -p web
+        stack-wide
+          info: localhost resolves to 127.0.0.1 only (IPv4)
+
+        3 errors, 1 warning in 3 services
+        """)
+    assert render_findings(stack, findings[-1:], services=["db"]) == textwrap.dedent("""\
+        db
+          ok
+        stack-wide
+          info: localhost resolves to 127.0.0.1 only (IPv4)
+
+        no problems in 1 service
+        """)
+
+
+def test_doctor_on_the_reference_service(root: Path, os_env: Env) -> None:
+    """The ai-api of SPEC.md's reference stack, set up the way that costs a team a day."""
+    api = make_service(root, cwd="apps/ai-api-fastapi", command="uvicorn main:app --host 0.0.0.0 --port 8001",
+                       port=8001, required_env=("OPENAI_API_KEY",),
+                       health=HealthSpec(ProbeKind.HTTP, "http://localhost:8001/"))
+    venv = make_venv(api.cwd / "venv")
+    executable(venv / "bin" / "uvicorn")
+    install(venv, "fastapi", "0.110.0")
+    install(venv, "uvicorn", "0.27.1")
+    write(api.cwd / "requirements.txt", "fastapi==0.110.0\nuvicorn==0.27.1\npyjwt==2.8.0\n")
+    write(api.cwd / ".env.example", "OPENAI_API_KEY=\n")
+    web = make_service(root, name="frontend", cwd="apps/frontend", create=False, command="npm run dev")
+    stack = make_stack(root, api, web)
+    findings = check_stack(stack, os_env, port_owner=no_holders, resolve=lambda: ["127.0.0.1", "::1"])
+    assert render_findings(stack, findings) == textwrap.dedent("""\
+        ai-api
+          error: package 'pyjwt' is not installed in venv (requirements.txt line 3: pyjwt==2.8.0)
+            fix: apps/ai-api-fastapi/venv/bin/pip install -r apps/ai-api-fastapi/requirements.txt
+          error: env file apps/ai-api-fastapi/.env does not exist
+            fix: cp apps/ai-api-fastapi/.env.example apps/ai-api-fastapi/.env
+          error: required_env not set: OPENAI_API_KEY
+            fix: add OPENAI_API_KEY=... to apps/ai-api-fastapi/.env
+          info: using venv apps/ai-api-fastapi/venv (found automatically)
+        frontend
+          error: cwd apps/frontend does not exist
+            fix: mkdir -p apps/frontend (or fix `cwd` in stack.toml)
+        stack-wide
+          info: localhost resolves to 127.0.0.1 and ::1 (IPv4 first)
+
+        4 errors in 2 services
+        """)
+    assert blocking_error(check_service(stack, api, os_env, port_owner=no_holders)) == (
+        "package 'pyjwt' is not installed in venv (requirements.txt line 3: pyjwt==2.8.0) "
+        "(fix: apps/ai-api-fastapi/venv/bin/pip install -r apps/ai-api-fastapi/requirements.txt)")
+
+
+def test_no_value_from_a_env_file_appears_in_any_finding_or_report(root: Path, os_env: Env) -> None:
+    service = make_service(root, required_env=("MISSING_ONE",), port=8001,
+                           env={"DATABASE_URL": "postgres://app:${DB_PASSWORD}@localhost/app"})
+    write(root / ".env", f"SHARED_TOKEN={SECRET}\n{SECRET}\n")
+    write(root / ".env.example", f"SHARED_TOKEN={SECRET}\nOTHER={SECRET}\n")
+    write(service.cwd / ".env", f"DB_PASSWORD={SECRET}\nbroken {SECRET} line\nAPI_KEY='{SECRET}\n")
+    write(service.cwd / ".env.example", f"DB_PASSWORD={SECRET}\nJWT_SECRET={SECRET}\n")
+    venv = make_venv(service.cwd / "venv")
+    (venv / "bin" / "python").unlink()
+    executable(venv / "bin" / "python", 'echo "error: $DATABASE_URL $DB_PASSWORD" >&2\nexit 1')
+    holder = PortHolder(99, "uvicorn", f"uvicorn --secret {SECRET}")
+    stack = make_stack(root, service, env_file=root / ".env")
+    findings = [
+        *check_service(stack, service, os_env, port_owner=lambda port: [holder]),
+        *check_stack(stack, os_env, port_owner=lambda port: [holder], resolve=lambda: ["::1"]),
+    ]
+    assert {f.check for f in findings} >= {"venv", "env_file", "env_keys", "required_env", "port"}
+    for finding in findings:
+        assert SECRET not in finding.message and SECRET not in (finding.fix or ""), finding
+    report = render_findings(stack, findings)
+    assert SECRET not in report
+    assert "port 8001 is held by pid 99 (uvicorn: uvicorn --secret ****)" in report
