@@ -229,6 +229,14 @@ class Service:
             self._set(State.STOPPED)
             self.ctx.event(f"{name} stopped")
             raise
+        except Exception as exc:  # a bug in devstack must not leave a service in limbo or a child behind
+            self.ctx.event(f"{name}: internal error ({type(exc).__name__}: {exc}); stopping it")
+            if self.child is not None:
+                self.child.kill()
+                self.child = None
+            self.state = State.FAILED
+            self.health = HealthSnapshot(HealthStatus.ERROR, None, None, f"devstack internal error: {exc}")
+            self.ctx.notifier.notify()
 
     def _fail(self, reason: str) -> None:
         self.ctx.event(f"{self.spec.name} failed: {reason}")
