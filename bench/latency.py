@@ -12,6 +12,7 @@ the figure is exit → next start, over its first 10 restarts.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -65,7 +66,8 @@ def ready_delay(kind: str, port: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "ready.py").write_text(READY)
-        probe = f'{{ tcp = "127.0.0.1:{port}" }}' if kind == "tcp" else f'{{ http = "http://127.0.0.1:{port}/" }}'
+        probe = (f'{{ tcp = "127.0.0.1:{port}" }}' if kind == "tcp"
+                 else f'{{ http = "http://127.0.0.1:{port}/" }}')
         (root / "stack.toml").write_text(
             f"[services.svc]\ncommand = {json.dumps([PY, 'ready.py', kind, str(port), 'ready.txt'])}\n"
             f"health = {probe}\n")
@@ -92,7 +94,7 @@ def restart_gaps() -> list[float]:
             devstack(root, "down")
         events = [line.split() for line in (root / "starts.txt").read_text().splitlines()]
         gaps = []
-        for (kind_a, t_a), (kind_b, t_b) in zip(events, events[1:], strict=False):
+        for (kind_a, t_a), (kind_b, t_b) in itertools.pairwise(events):
             if kind_a == "exit" and kind_b == "start":
                 gaps.append(float(t_b) - float(t_a))
         return gaps[:10]

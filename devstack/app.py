@@ -17,7 +17,7 @@ from typing import IO
 
 import psutil
 
-from devstack import preflight, signatures, spawn
+from devstack import listeners, preflight, signatures, spawn
 from devstack.clock import SystemClock
 from devstack.control import ControlServer
 from devstack.env import build_env, find_venv
@@ -114,6 +114,20 @@ class App:
         findings = await asyncio.to_thread(preflight.check_service, self.stack, spec, self.os_env)
         return preflight.blocking_error(findings)
 
+    async def _find_impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
+        target = listeners.probe_target(spec.health) if spec.health else None
+        if target is None:
+            return None
+        pids = {p.pid for p in spawn.tree(pid)}
+        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, pids, started_at)
+
+    async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
+        target = listeners.probe_target(spec.health) if spec.health else None
+        if target is None:
+            return None
+        listening = await asyncio.to_thread(listeners.tree_listeners, pid)
+        return listeners.explain_mismatch(spec.name, target, listening)
+
     async def _diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
         venv, _auto = find_venv(spec)
         context = signatures.Context(name=spec.name, cwd=spec.cwd, root=self.stack.root,
@@ -131,6 +145,8 @@ class App:
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 http=http, build_env=self._env_builder(colour),
                                 preflight=self._preflight, diagnose=self._diagnose,
+                                find_impostor=self._find_impostor,
+                                explain_probe_failure=self._explain_probe_failure,
                                 tag_prefix=f"{stack_id(self.stack.root)}/")
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown)
         await server.start()

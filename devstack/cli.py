@@ -382,12 +382,19 @@ def _os_env() -> dict[str, str]:
 @pass_options
 def env_command(opts: Options, name: str, show_values: bool) -> None:
     """Every variable a service gets, with the layer that set it."""
-    from devstack.env import build_env, masked
+    from devstack.env import EnvVar, build_env, masked
 
     stack = opts.stack()
     opts.names((name,))
     built = build_env(stack, stack.services[name], _os_env())
-    rows = [(var.name, masked(var, show_values), str(var.layer) + (f" ({var.source})" if var.source else ""))
+    def source(var: EnvVar) -> str:
+        if not var.source:
+            return str(var.layer)
+        path = Path(var.source)
+        shown = path.relative_to(stack.root) if path.is_relative_to(stack.root) else path
+        return f"{var.layer} ({shown})"
+
+    rows = [(var.name, masked(var, show_values), source(var))
             for var in sorted(built.variables.values(), key=lambda v: v.name)]
     width = max((len(r[0]) for r in rows), default=4)
     for var_name, value, layer in rows:

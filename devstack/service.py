@@ -59,6 +59,10 @@ class Context:
     preflight: Callable[[ServiceSpec], Awaitable[str | None]]
     # Why a process died, from its last output lines (signatures.py), or None.
     diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]]
+    # (spec, child pid, its start wall time) → "port 8001 is answered by pid N …, not by api" or None
+    find_impostor: Callable[[ServiceSpec, int, float], Awaitable[str | None]]
+    # (spec, child pid) → "api listens on 127.0.0.1:8002, not on port 8001 …" or None
+    explain_probe_failure: Callable[[ServiceSpec, int], Awaitable[str | None]]
     tag_prefix: str  # "<stack id>/": the env tag of every child of this stack
 
 
@@ -362,12 +366,30 @@ class Service:
     async def _probe_loop(self, start_period: float,
                           env: Mapping[str, str]) -> tuple[str, str | None] | None:
         spec, ctx = self.spec, self.ctx
-        assert spec.health is not None
-        health = spec.health
+        assert spec.health is not None and self.child is not None
+        health, pid = spec.health, self.child.pid
+        impostor: str | None = None  # who answers the probe, when it is not the service
+        mismatch: str | None = None  # where the service listens, when the probe fails
+        next_look = 0.0
         while True:
             result = await run_probe(health, client=ctx.http, cwd=spec.cwd, env=env)
-            self._record(result)
             since_start = ctx.clock.monotonic() - self._started_mono
+            delay = policy.probe_delay(self.state, since_start, health.interval)
+            if self.state == State.STARTING:
+                # Don't trust a passing probe before looking at who answers it (at most once a
+                # second: it scans sockets); explain a failing one by where the service listens.
+                if since_start >= next_look:
+                    next_look = since_start + 1.0
+                    if result.ok:
+                        impostor = await ctx.find_impostor(spec, pid, self.started_at or 0.0)
+                    else:
+                        impostor, mismatch = None, await ctx.explain_probe_failure(spec, pid)
+                if result.ok and impostor:
+                    result = ProbeResult(False, impostor, result.response_time_ms, result.address)
+                    delay = max(delay, 0.25)  # the port is taken: no point in probing fast
+                elif not result.ok and mismatch:
+                    result = ProbeResult(False, mismatch, result.response_time_ms, result.address)
+            self._record(result)
             verdict = policy.after_probe(self.state, result.ok, self._probe_failures, health.retries)
             self._probe_failures = verdict.failures
             if self.state == State.STARTING and not result.ok and since_start >= start_period:
@@ -384,7 +406,7 @@ class Service:
                               keep_probe=True)
                     if spec.restart_on_unhealthy:
                         return "unhealthy", result.error
-            await ctx.clock.sleep(policy.probe_delay(self.state, since_start, health.interval))
+            await ctx.clock.sleep(delay)
 
     def _record(self, result: ProbeResult) -> None:
         if result.ok:

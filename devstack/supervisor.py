@@ -28,6 +28,8 @@ class Supervisor:
                  http: httpx.AsyncClient, build_env: Callable[[ServiceSpec], Mapping[str, str]],
                  preflight: Callable[[ServiceSpec], Awaitable[str | None]],
                  diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]],
+                 find_impostor: Callable[[ServiceSpec, int, float], Awaitable[str | None]],
+                 explain_probe_failure: Callable[[ServiceSpec, int], Awaitable[str | None]],
                  tag_prefix: str) -> None:
         self.stack = stack
         self.hub = hub
@@ -36,6 +38,7 @@ class Supervisor:
         self.shutting_down = False
         self.ctx = Context(stack=stack, clock=clock, spawner=spawner, http=http, notifier=self.notifier,
                            event=hub.event, build_env=build_env, preflight=preflight, diagnose=diagnose,
+                           find_impostor=find_impostor, explain_probe_failure=explain_probe_failure,
                            tag_prefix=tag_prefix)
         self.services: dict[str, Service] = {}
         for name, spec in stack.services.items():

@@ -42,13 +42,22 @@ class World:
         self.http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         self.sup = Supervisor(stack, clock=self.clock, spawner=self.spawner, hub=self.hub, http=self.http,
                               build_env=lambda spec: {}, preflight=self.preflight, diagnose=self.diagnose,
+                              find_impostor=self.impostor, explain_probe_failure=self.mismatch,
                               tag_prefix="id/")
+        self.impostor_text: str | None = None
+        self.mismatch_text: str | None = None
 
     async def preflight(self, spec: ServiceSpec) -> str | None:
         return None
 
     async def diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
         return None
+
+    async def impostor(self, spec: ServiceSpec, pid: int, started: float) -> str | None:
+        return self.impostor_text
+
+    async def mismatch(self, spec: ServiceSpec, pid: int) -> str | None:
+        return self.mismatch_text
 
     def state(self, name: str) -> State:
         return self.sup.services[name].state
@@ -253,6 +262,35 @@ def test_healthy_for_30s_forgets_the_failure_streak(tmp_path: Path) -> None:
         await w.clock.run_until(lambda: len(w.spawner.spawn_times["api"]) == 4)
         await w.until("api", State.RUNNING)  # not failed: the 40 s run reset the streak
         await w.sup.shutdown()
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_a_probe_answered_by_an_impostor_is_not_trusted(tmp_path: Path) -> None:
+    async def main() -> None:
+        spec = svc("api", health=http_probe(start_period=10.0), max_restarts=1)
+        w = World(tmp_path, [spec], {"api": [Script(exit_code=None)]})
+        w.impostor_text = "port 9 is answered by pid 1 (other), not by api"
+        w.sup.start()
+        await w.until("api", State.FAILED)
+        assert w.sup.services["api"].status().health.error == (
+            "health probe did not pass within 10 s: port 9 is answered by pid 1 (other), not by api")
+        await w.http.aclose()
+
+    run(main)
+
+
+def test_a_failing_probe_is_explained_by_where_the_service_listens(tmp_path: Path) -> None:
+    async def main() -> None:
+        spec = svc("api", health=http_probe(start_period=5.0))
+        w = World(tmp_path, [spec], {"api": [Script(exit_code=None)]}, healthy=lambda host: False)
+        w.mismatch_text = "api listens on 127.0.0.1:8002, not on port 9 that the probe dials"
+        w.sup.start()
+        await w.clock.advance(1.0)
+        health = w.sup.services["api"].status().health
+        assert health.status == "WARN" and health.error == w.mismatch_text
+        await w.sup.stop(["api"])
         await w.http.aclose()
 
     run(main)

@@ -1,0 +1,138 @@
+"""Who really answers a probe: the listening sockets of a service's process tree versus the
+address its probe dials. Two failures the probe alone cannot explain:
+
+- an impostor: the probe passes, but the port is held by a process that is not the service
+  (a leftover of the last run, another project), so "healthy" would be a lie;
+- a mismatch: the probe fails while the service listens, only on another port or address family
+  (`127.0.0.1:8001` while the probe dials `[::1]:8001`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import psutil
+
+from devstack.spawn import describe
+from devstack.specs import HealthSpec, ProbeKind
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+
+
+def probe_target(health: HealthSpec) -> Target | None:
+    """The host and port an http or tcp probe dials (None for cmd/log probes)."""
+    if health.kind == ProbeKind.HTTP:
+        parts = urlsplit(health.target)
+        if not parts.hostname:
+            return None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return Target(parts.hostname, port)
+    if health.kind == ProbeKind.TCP:
+        host, _, port_text = health.target.rpartition(":")
+        with contextlib.suppress(ValueError):
+            return Target(host.strip("[]"), int(port_text))
+    return None
+
+
+def _listening(procs: Iterable[psutil.Process]) -> list[tuple[str, int]]:
+    found = []
+    for proc in procs:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except (psutil.Error, OSError):
+            continue
+        found += [(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN and c.laddr]
+    return sorted(set(found))
+
+
+def tree_listeners(pid: int) -> list[tuple[str, int]]:
+    """(ip, port) of every listening TCP socket of the process and its descendants."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+    return _listening(procs)
+
+
+def _family(host: str) -> int | None:
+    with contextlib.suppress(ValueError):
+        return 6 if ipaddress.ip_address(host).version == 6 else 4
+    return None
+
+
+def _serves(ip: str, target: Target) -> bool:
+    """Would a socket bound to `ip` accept the probe's connection to target.host?"""
+    if ip in ("0.0.0.0", "::"):
+        # A wildcard socket; "::" usually accepts IPv4 too (dual stack).
+        return ip == "::" or _family(target.host) != 6
+    if target.host == "localhost":
+        return ip in ("127.0.0.1", "::1")
+    return ip == target.host
+
+
+def _show(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def explain_mismatch(name: str, target: Target, listening: list[tuple[str, int]]) -> str | None:
+    """Why a failing probe fails although the service listens; None when it does not listen at all
+    or does listen where the probe dials (then the probe's own error says enough)."""
+    if not listening:
+        return None
+    if any(port == target.port and _serves(ip, target) for ip, port in listening):
+        return None
+    shown = ", ".join(_show(ip, port) for ip, port in listening[:4])
+    same_port = [ip for ip, port in listening if port == target.port]
+    if same_port:
+        where = _show(same_port[0], target.port)
+        return (f"{name} listens on {shown}, but the probe dials {_show(target.host, target.port)}: "
+                f"another address family; bind to both (e.g. --host ::) or probe {where}")
+    return f"{name} listens on {shown}, not on port {target.port} that the probe dials"
+
+
+def port_holders(port: int) -> list[psutil.Process]:
+    pids = set()
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                pids.add(conn.pid)
+    procs = []
+    for pid in sorted(pids):
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    return procs
+
+
+def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: float) -> str | None:
+    """When the probed port is answered by a process outside the service's tree that was there
+    before the service started, say so. Processes created after the service started (a container
+    runtime's proxy, say) are given the benefit of the doubt."""
+    if not _is_local(target.host):
+        return None
+    holders = port_holders(target.port)
+    if not holders or any(p.pid in tree_pids for p in holders):
+        return None
+    for proc in holders:
+        with contextlib.suppress(psutil.Error):
+            if proc.create_time() <= started_at:
+                return f"port {target.port} is answered by {describe(proc)}, not by {name}"
+    return None
+
+
+def _is_local(host: str) -> bool:
+    """A loopback or wildcard literal, or localhost (no DNS: this runs next to the event loop)."""
+    if host == "localhost":
+        return True
+    with contextlib.suppress(ValueError):
+        address = ipaddress.ip_address(host)
+        return address.is_loopback or address.is_unspecified
+    return False
