@@ -50,6 +50,15 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
+def can_bind_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def q(value: object) -> str:
     """A TOML literal (JSON syntax is valid TOML for strings, numbers, lists, booleans)."""
     return json.dumps(value)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import HTTP_SERVER, PY, Stack, free_port, q, wait_until
+from harness import HTTP_SERVER, PY, Stack, can_bind_ipv6, free_port, q, wait_until
 
 SECRET = "s3cr3t-MARKER-7f3a9"
 
@@ -161,16 +161,7 @@ setup = "echo never"
     assert "setup of b failed with exit code 4" in r.err
 
 
-def _can_bind_v6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _can_bind_v6(), reason="this machine cannot bind ::1")
+@pytest.mark.skipif(not can_bind_ipv6(), reason="this machine cannot bind ::1")
 def test_probe_on_the_other_address_family_is_explained(stack: Stack) -> None:
     port = free_port()
     stack.write("serve.py", HTTP_SERVER)
@@ -229,3 +220,58 @@ port = {port}
         assert error.startswith(f"port {port} is held by pid {os.getpid()} ("), error
     finally:
         holder.close()
+
+
+def _wheel(folder: Path, name: str, version: str) -> Path:
+    """A real, minimal wheel of our own (no network, no build backend needed)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": ("Wheel-Version: 1.0\nGenerator: devstack-tests\nRoot-Is-Purelib: true\n"
+                          "Tag: py3-none-any\n"),
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    record.append(f"{dist}/RECORD,,")
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+        zf.writestr(f"{dist}/RECORD", "\n".join(record) + "\n")
+    return wheel
+
+
+def test_requirements_checked_against_the_venv_with_a_real_installed_package(stack: Stack) -> None:
+    app = stack.root / "app"
+    app.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", str(app / "venv")], check=True, timeout=240)
+    wheel = _wheel(stack.root, "tinypkg", "1.0")
+    subprocess.run([str(app / "venv" / "bin" / "pip"), "install", "-q", "--no-index", str(wheel)],
+                   check=True, timeout=120)
+    stack.toml("""
+[services.app]
+cwd = "app"
+command = "python -c 'import tinypkg, time; time.sleep(600)'"
+""")
+    (app / "requirements.txt").write_text("tinypkg==1.0\n")
+    ok = stack.run("doctor", "app")
+    assert ok.code == 0, ok.out
+    (app / "requirements.txt").write_text("# pinned\ntinypkg==2.0\notherpkg>=1\n")
+    bad = stack.run("doctor", "app")
+    assert bad.code == 1
+    assert ("package 'tinypkg' 1.0 is installed in venv, requirements.txt line 2 wants ==2.0"
+            in bad.out), bad.out
+    assert "package 'otherpkg' is not installed in venv (requirements.txt line 3: otherpkg>=1)" in bad.out
+    assert "app/venv/bin/pip install -r app/requirements.txt" in bad.out
+    up = stack.run("up", "-d")
+    assert up.code == 1
+    error = stack.service("app")["health"]["error"]
+    assert error == ("package 'tinypkg' 1.0 is installed in venv, requirements.txt line 2 wants ==2.0 "
+                     "(fix: app/venv/bin/pip install -r app/requirements.txt)"), error

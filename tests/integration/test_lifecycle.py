@@ -37,6 +37,26 @@ runpy.run_path("serve.py", run_name="__main__")
 '''
 
 
+def db_and_api(stack: Stack, db_delay: float, api_script: str) -> None:
+    """db opens its port after `db_delay` s; api (api.py: needs db at start; serve.py: doesn't)
+    depends on it being healthy."""
+    db, api = free_port(), free_port()
+    stack.write("db.py", DB)
+    stack.write("api.py", API)
+    stack.write("serve.py", HTTP_SERVER)
+    api_args = f"{db} {api}" if api_script == "api.py" else f"{api}"
+    stack.toml(f"""
+[services.db]
+command = {q(f"{PY} db.py {db} {db_delay}")}
+health = {{ tcp = "127.0.0.1:{db}" }}
+
+[services.api]
+command = {q(f"{PY} {api_script} {api_args}")}
+depends_on = ["db"]
+health = {{ http = "http://127.0.0.1:{api}/" }}
+""")
+
+
 def http_service(stack: Stack, name: str, port: int, extra: str = "") -> str:
     stack.write("serve.py", HTTP_SERVER)
     return f"""
@@ -49,20 +69,7 @@ health = {{ http = "http://127.0.0.1:{port}/" }}
 
 
 def test_dependent_starts_only_after_dependency_is_healthy(stack: Stack) -> None:
-    db, api = free_port(), free_port()
-    stack.write("db.py", DB)
-    stack.write("api.py", API)
-    stack.write("serve.py", HTTP_SERVER)
-    stack.toml(f"""
-[services.db]
-command = {q(f"{PY} db.py {db} 1.0")}
-health = {{ tcp = "127.0.0.1:{db}" }}
-
-[services.api]
-command = {q(f"{PY} api.py {db} {api}")}
-depends_on = ["db"]
-health = {{ http = "http://127.0.0.1:{api}/" }}
-""")
+    db_and_api(stack, db_delay=1.0, api_script="api.py")
     up = stack.run("up", "-d")
     assert up.code == 0, up
     data = stack.status()
@@ -336,19 +343,7 @@ max_restarts = 50
 
 
 def test_foreground_ctrl_c_stops_in_reverse_dependency_order(stack: Stack) -> None:
-    db, api = free_port(), free_port()
-    stack.write("db.py", DB)
-    stack.write("serve.py", HTTP_SERVER)
-    stack.toml(f"""
-[services.db]
-command = {q(f"{PY} db.py {db} 0")}
-health = {{ tcp = "127.0.0.1:{db}" }}
-
-[services.api]
-command = {q(f"{PY} serve.py {api}")}
-depends_on = ["db"]
-health = {{ http = "http://127.0.0.1:{api}/" }}
-""")
+    db_and_api(stack, db_delay=0.0, api_script="serve.py")
     out = stack.root.parent / "fg.out"
     proc = stack.spawn("up", out=out)
     wait_until(lambda: "api is healthy" in out.read_text(), 30, "api healthy in the foreground output")

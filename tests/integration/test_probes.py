@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-from harness import PY, Stack, free_port, q
+from harness import PY, Stack, can_bind_ipv6, free_port, q
 
 V6_SERVER = r'''
 import http.server, socket, sys
@@ -27,16 +25,7 @@ V6(("::1", int(sys.argv[1])), Handler).serve_forever()
 '''
 
 
-def _has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6(), reason="this machine cannot bind ::1")
+@pytest.mark.skipif(not can_bind_ipv6(), reason="this machine cannot bind ::1")
 def test_localhost_probe_reaches_an_ipv6_only_server(stack: Stack) -> None:
     port = free_port()
     stack.write("v6.py", V6_SERVER)
