@@ -189,13 +189,16 @@ class Service:
 
     async def run(self, wait_for_deps: bool) -> None:
         name = self.spec.name
+        # The checks run while the dependencies start, so a ready dependency is not kept waiting.
+        checks = asyncio.ensure_future(self.ctx.preflight(self.spec))
         try:
             if wait_for_deps and self.spec.depends_on:
                 problem = await self._wait_for_dependencies()
                 if problem:
+                    checks.cancel()
                     self._fail(problem)
                     return
-            problem = await self.ctx.preflight(self.spec)
+            problem = await checks
             if problem:
                 self._fail(problem)
                 return
@@ -229,6 +232,7 @@ class Service:
                 await self.ctx.clock.sleep(decision.delay)
                 self.restarts += 1
         except asyncio.CancelledError:
+            checks.cancel()
             await self._stop_child()
             self._set(State.STOPPED)
             self.ctx.event(f"{name} stopped")
@@ -266,6 +270,8 @@ class Service:
             for dep, condition in deps.items():
                 peer = self.peers[dep]
                 if peer.state == State.FAILED:
+                    if peer.spec.optional:
+                        continue  # an optional service's failure never stops the others (SPEC)
                     return True, f"dependency {dep} failed"
                 if condition == Condition.COMPLETED:
                     met &= peer.state == State.EXITED

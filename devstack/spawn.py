@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import re
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -48,10 +49,21 @@ class Spawner(Protocol):
                     on_output: OutputCallback) -> Child: ...
 
 
+# Shell syntax after which `exec` would change the meaning of a command string.
+_COMPOUND = re.compile(r"[;&|()`\n]|^\s*([A-Za-z_][A-Za-z0-9_]*=|(if|for|while|until|case|cd|export|"
+                       r"source|set|trap|exec|\.|\{|!)(\s|$))")
+
+
 def shell_argv(command: str | tuple[str, ...]) -> list[str]:
-    """argv for a command: a string runs through /bin/sh -c, an array is exec'd as is."""
+    """argv for a command: a string runs through /bin/sh -c, an array is exec'd as is.
+
+    A simple command string gets `exec` in front, so that the service's pid is the program
+    itself, not a shell waiting for it (Debian's dash does not do that by itself): signals,
+    CPU figures and "kill the pid" then mean what users expect.
+    """
     if isinstance(command, str):
-        return ["/bin/sh", "-c", command]
+        simple = not _COMPOUND.search(command)
+        return ["/bin/sh", "-c", f"exec {command}" if simple else command]
     return list(command)
 
 

@@ -294,3 +294,17 @@ def test_a_failing_probe_is_explained_by_where_the_service_listens(tmp_path: Pat
         await w.http.aclose()
 
     run(main)
+
+
+def test_a_failed_optional_dependency_does_not_stop_its_dependents(tmp_path: Path) -> None:
+    async def main() -> None:
+        specs = [svc("ai", restart=Restart.NO, optional=True),
+                 svc("web", depends_on={"ai": Condition.STARTED})]
+        w = World(tmp_path, specs, {"ai": [Script(exit_code=1)], "web": [Script(exit_code=None)]})
+        w.sup.start()
+        await w.until("web", State.RUNNING)
+        assert w.state("ai") == State.FAILED
+        await w.sup.shutdown()
+        await w.http.aclose()
+
+    run(main)
