@@ -10,7 +10,6 @@ path exists; that is pre-flight's job (`doctor` must be able to report it per se
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from typing import TypeVar
 from devstack.durations import parse_duration
 from devstack.errors import ConfigError, Problem, UsageError
 from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
+from devstack.suggest import closest
 
 STACK_FILE = "stack.toml"
 PROCFILE = "Procfile"
@@ -100,13 +100,8 @@ def display_path(path: Path) -> str:
     return str(path)
 
 
-def _closest(word: str, known: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def _suggest(word: str, known: Sequence[str], what: str) -> str:
-    close = _closest(word, known)
+    close = closest(word, list(known))
     return f"did you mean '{close}'?" if close else f"known {what}: {', '.join(known)}"
 
 
@@ -362,7 +357,7 @@ class _Table:
             if name in known:
                 continue
             self.problems.add(self.at(name), f"unknown key; {_suggest(name, known, 'keys')}")
-            self.suggested.add(_closest(name, known) or "")
+            self.suggested.add(closest(name, list(known)) or "")
 
     def at(self, name: str) -> str:
         return f"{self.key}.{name}" if self.key else name

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from devstack.ports import listeners
 from devstack.spawn import describe
 from devstack.specs import HealthSpec, ProbeKind
 
@@ -99,26 +100,13 @@ def explain_mismatch(name: str, target: Target, listening: list[tuple[str, int]]
     return f"{name} listens on {shown}, not on port {target.port} that the probe dials"
 
 
-def port_holders(port: int) -> list[psutil.Process]:
-    pids = set()
-    with contextlib.suppress(psutil.Error, OSError):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                pids.add(conn.pid)
-    procs = []
-    for pid in sorted(pids):
-        with contextlib.suppress(psutil.Error):
-            procs.append(psutil.Process(pid))
-    return procs
-
-
 def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: float) -> str | None:
     """When the probed port is answered by a process outside the service's tree that was there
     before the service started, say so. Processes created after the service started (a container
     runtime's proxy, say) are given the benefit of the doubt."""
     if not _is_local(target.host):
         return None
-    holders = port_holders(target.port)
+    holders = listeners(target.port)
     if not holders or any(p.pid in tree_pids for p in holders):
         return None
     for proc in holders:

@@ -1,0 +1,60 @@
+"""Guards on the shape of the package: imports point down, and `status` stays light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "devstack"
+
+# Lower layers first; a module may import only from its own layer or the ones before it.
+LAYERS = [
+    {"errors", "durations", "specs", "states", "clock", "suggest", "paths", "protocol"},
+    {"config", "procfile", "policy", "env", "logfile", "health", "terminal", "render"},
+    {"spawn", "requirements", "signatures", "logs"},
+    {"ports", "listeners", "preflight", "client"},
+    {"service"},
+    {"supervisor"},
+    {"control"},
+    {"app"},
+    {"cli", "__main__", "__init__"},
+]
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("devstack"):
+            parts = node.module.split(".")
+            if len(parts) > 1:
+                found.add(parts[1])
+            else:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("devstack."))
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    assert modules == set().union(*LAYERS)
+
+
+def test_imports_point_down() -> None:
+    level = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+    wrong = []
+    for path in PACKAGE.glob("*.py"):
+        for imported in _imports(path):
+            if level.get(imported, 0) > level[path.stem]:
+                wrong.append(f"{path.stem} imports {imported}")
+    assert not wrong
+
+
+def test_status_path_imports_no_heavy_modules() -> None:
+    heavy = "('httpx', 'psutil', 'asyncio', 'devstack.supervisor')"
+    code = ("import sys, devstack.cli, devstack.config, devstack.client, devstack.render; "
+            f"print(' '.join(m for m in {heavy} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
