@@ -24,6 +24,10 @@ def _tagged(tag: str) -> list[psutil.Process]:
     return found
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="run the long soak variants of the fault suite")
+
+
 @pytest.fixture
 def no_leftovers(request: pytest.FixtureRequest) -> object:
     """Every process started with this tag in its environment must be gone when the test ends."""
