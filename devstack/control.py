@@ -38,6 +38,7 @@ class ControlServer:
         self._on_down = on_down
         self._server: asyncio.Server | None = None
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._active: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "ping": self._ping, "status": self._status, "start": self._start, "stop": self._stop,
             "restart": self._restart, "wait": self._wait, "down": self._down,
@@ -57,12 +58,21 @@ class ControlServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        # Let replies in flight (the `down` that ended the supervisor) reach their clients.
+        others = {t for t in self._active if t is not asyncio.current_task()}
+        if others:
+            await asyncio.wait(others, timeout=2.0)
+        if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+            task.add_done_callback(self._active.discard)
         async with self._slots:
             try:
                 reply = await self._serve_one(reader, writer)
