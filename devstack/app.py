@@ -20,7 +20,7 @@ import psutil
 from devstack import listeners, preflight, signatures, spawn
 from devstack.clock import SystemClock
 from devstack.control import ControlServer
-from devstack.env import build_env, find_venv
+from devstack.env import Redactor, build_env, find_venv
 from devstack.errors import AlreadyRunning
 from devstack.health import make_http_client
 from devstack.logs import LogHub
@@ -89,6 +89,7 @@ class App:
         self.exit_code = 0
         self.os_env = dict(os.environ)
         self.os_env.pop(spawn.TAG_VAR, None)
+        self.redactor = Redactor()
         self._signals = 0
         self._shutdown_task: asyncio.Task[None] | None = None
 
@@ -105,7 +106,9 @@ class App:
 
     def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
         def build(spec: ServiceSpec) -> Mapping[str, str]:
-            return build_env(self.stack, spec, self.os_env, color=colour).as_dict()
+            built = build_env(self.stack, spec, self.os_env, color=colour)
+            self.redactor.learn(built)  # .env files may have changed since the last start
+            return built.as_dict()
 
         return build
 
@@ -139,7 +142,9 @@ class App:
         colour = self.foreground and use_colour()
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None
-        hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal)
+        for spec in self.stack.services.values():
+            self.redactor.learn(build_env(self.stack, spec, self.os_env))
+        hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor)
         stop_leftovers(self.stack.root, hub.event)
         http = make_http_client()
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,

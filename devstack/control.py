@@ -18,7 +18,8 @@ from devstack.errors import DevstackError
 from devstack.supervisor import Supervisor
 
 READ_TIMEOUT = 10.0
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 64  # requests served at once
+MAX_READERS = 128  # connections still sending their request; one more closes the oldest of them
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -39,6 +40,7 @@ class ControlServer:
         self._server: asyncio.Server | None = None
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._active: set[asyncio.Task[Any]] = set()
+        self._reading: dict[asyncio.StreamWriter, None] = {}  # still sending a request, oldest first
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "ping": self._ping, "status": self._status, "start": self._start, "stop": self._stop,
             "restart": self._restart, "wait": self._wait, "down": self._down,
@@ -73,38 +75,54 @@ class ControlServer:
         if task is not None:
             self._active.add(task)
             task.add_done_callback(self._active.discard)
-        async with self._slots:
-            try:
-                reply = await self._serve_one(reader, writer)
+        try:
+            reply = await self._serve_one(reader, writer)
+            if reply is not None:
                 writer.write(reply)
                 await writer.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
-    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    async def _serve_one(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> bytes | None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             uid = peer_uid(sock)
             if uid is not None and uid != os.getuid():
                 self.supervisor.hub.event(f"refused a control connection from uid {uid}")
                 return protocol.error("permission denied: this supervisor belongs to another user")
+        # Reading holds no serving slot, so clients that never finish a request can't queue the others.
+        self._reading[writer] = None
+        if len(self._reading) > MAX_READERS:
+            oldest = next(iter(self._reading))
+            del self._reading[oldest]
+            oldest.write(protocol.error("closed: too many connections were still sending a request"))
+            oldest.close()
         try:
             line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT)
         except TimeoutError:
             return protocol.error("no request received")
         except (ValueError, asyncio.LimitOverrunError):
             return protocol.error(f"request larger than {protocol.MAX_REQUEST} bytes")
-        try:
-            verb, args = protocol.parse_request(line)
-            return protocol.ok(await self._handlers[verb](args))
-        except protocol.ProtocolError as exc:
-            return protocol.error(str(exc), 2)
-        except DevstackError as exc:
-            return protocol.error(str(exc), exc.exit_code)
+        finally:
+            self._reading.pop(writer, None)
+        if writer.is_closing():
+            return None  # dropped as the oldest idle reader: its partial line is not a request
+        async with self._slots:
+            try:
+                verb, args = protocol.parse_request(line)
+                return protocol.ok(await self._handlers[verb](args))
+            except protocol.ProtocolError as exc:
+                return protocol.error(str(exc), 2)
+            except DevstackError as exc:
+                return protocol.error(str(exc), exc.exit_code)
+            except Exception as exc:  # a bug costs this one request, never the server
+                self.supervisor.hub.event(f"internal error serving a control request: {type(exc).__name__}")
+                return protocol.error(f"internal error ({type(exc).__name__}); see devstack.log")
 
     # ------------------------------------------------------------------ verbs
 

@@ -515,3 +515,35 @@ def resolve_executable(
         if found is not None:
             return found
     return None
+
+
+class Redactor:
+    """Masks the secret values services get (.env values, secret-looking names, values built from
+    them) in text devstack itself shows: status errors and its own event lines. A service's own
+    log file is left as the service wrote it. Values shorter than MIN are left alone (masking "1"
+    or "true" everywhere would garble every message)."""
+
+    MIN = 4
+
+    def __init__(self) -> None:
+        self._values: list[str] = []  # longest first, so a value inside another is masked whole
+
+    def learn(self, env: ServiceEnv) -> None:
+        values = set(self._values) | set(env.secret_values())
+        values |= {var.value for var in env.variables.values() if var.secret}
+        self._values = sorted((v for v in values if len(v) >= self.MIN), key=len, reverse=True)
+
+    def text(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def data(self, data: object) -> object:
+        if isinstance(data, str):
+            return self.text(data)
+        if isinstance(data, dict):
+            return {key: self.data(value) for key, value in data.items()}
+        if isinstance(data, list):
+            return [self.data(item) for item in data]
+        return data

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack.env import Redactor
 from devstack.logfile import LineSplitter, LogFile
 from devstack.terminal import TerminalSink
 
@@ -73,8 +74,10 @@ class ServiceLog:
 
 
 class LogHub:
-    def __init__(self, log_dir: Path, names: list[str], terminal: TerminalSink | None) -> None:
+    def __init__(self, log_dir: Path, names: list[str], terminal: TerminalSink | None,
+                 redactor: Redactor | None = None) -> None:
         self.log_dir = log_dir
+        self.redactor = redactor or Redactor()
         self.terminal = terminal
         self.services = {name: ServiceLog(name, LogFile(log_dir / f"{name}.log"), terminal)
                          for name in names}
@@ -83,7 +86,7 @@ class LogHub:
     def event(self, text: str) -> None:
         """One of devstack's own event lines, on the terminal and in devstack.log."""
         now = time.time()
-        line = [text.encode("utf-8", "replace")]
+        line = [self.redactor.text(text).encode("utf-8", "replace")]
         self._events.write("devstack", line, now)
         if self.terminal is not None:
             self.terminal.lines("devstack", line, now)

@@ -9,6 +9,7 @@ Verbs form a fixed allowlist; a request is at most MAX_REQUEST bytes.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 VERSION = 1
@@ -28,10 +29,14 @@ def request(verb: str, **args: Any) -> bytes:
     return encode({"v": VERSION, "verb": verb, "args": args})
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_request(line: bytes) -> tuple[str, dict[str, Any]]:
     """(verb, args) of a request line; ProtocolError with a plain message when it is not one."""
     try:
-        message = json.loads(line)
+        message = json.loads(line, parse_constant=_not_json)  # NaN and Infinity are Python's, not JSON
     except (ValueError, RecursionError):
         raise ProtocolError("the request is not JSON") from None
     if not isinstance(message, dict):
@@ -58,9 +63,15 @@ def timeout_arg(args: dict[str, Any]) -> float | None:
     timeout = args.get("timeout")
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise ProtocolError("timeout must be a number of seconds")
-    return float(timeout)
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int beyond float's range, e.g. 10**400
+        raise ProtocolError("timeout must be a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ProtocolError("timeout must be a finite, non-negative number of seconds")
+    return seconds
 
 
 def ok(result: Any = None) -> bytes:

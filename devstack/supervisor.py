@@ -98,7 +98,7 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         services = [s.status() for s in self.services.values()]
-        return {
+        status = {
             "stack": self.stack.name,
             "supervisor": {"pid": os.getpid(),
                            "started_at": datetime.fromtimestamp(self.started_at, UTC)
@@ -107,6 +107,8 @@ class Supervisor:
             "state": str(stack_state(services, running=True)),
             "services": [s.to_json() for s in services],
         }
+        # A crash line or probe output may quote a secret the service was given: never repeat it.
+        return self.hub.redactor.data(status)  # type: ignore[return-value]
 
     async def shutdown(self) -> None:
         """Stop every service in reverse dependency order (dependents first), then signal done."""
