@@ -106,7 +106,9 @@ def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: fl
     runtime's proxy, say) are given the benefit of the doubt."""
     if not _is_local(target.host):
         return None
-    holders = listeners(target.port)
+    # Only sockets that would accept the probe's connection count: a service listening on
+    # 127.0.0.1:P does not vouch for whoever answers the probe on [::1]:P.
+    holders = listeners(target.port, accepts=lambda ip: _serves(ip, target))
     if not holders or any(p.pid in tree_pids for p in holders):
         return None
     for proc in holders:

@@ -33,9 +33,12 @@ def clean_utf8(lines: list[bytes]) -> list[bytes]:
 class ServiceLog:
     """One service's output: framing per stream, then the sinks."""
 
-    def __init__(self, name: str, file: LogFile, terminal: TerminalSink | None) -> None:
+    def __init__(self, name: str, file: LogFile, terminal: TerminalSink | None,
+                 on_event: Callable[[str], None] | None = None) -> None:
         self.name = name
         self._file = file
+        self._on_event = on_event
+        self._degraded = False  # what was last said about the file
         self._terminal = terminal
         self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
         self.recent: deque[str] = deque(maxlen=RING_LINES)
@@ -56,6 +59,10 @@ class ServiceLog:
         lines = clean_utf8(lines)
         now = time.time()
         self._file.write(stream, lines, now)
+        if self._file.degraded != self._degraded and self._on_event is not None:
+            self._degraded = self._file.degraded
+            self._on_event(f"{self.name}: file logging degraded: {self._file.last_error}; its lines are "
+                           "not being kept" if self._degraded else f"{self.name}: file logging resumed")
         if self._terminal is not None:
             self._terminal.lines(self.name, lines, now)
         tail = [line.decode("utf-8") for line in lines[-RING_LINES:]]
@@ -79,7 +86,7 @@ class LogHub:
         self.log_dir = log_dir
         self.redactor = redactor or Redactor()
         self.terminal = terminal
-        self.services = {name: ServiceLog(name, LogFile(log_dir / f"{name}.log"), terminal)
+        self.services = {name: ServiceLog(name, LogFile(log_dir / f"{name}.log"), terminal, self.event)
                          for name in names}
         self._events = LogFile(log_dir / "devstack.log")
 

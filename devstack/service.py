@@ -176,7 +176,10 @@ class Service:
             if self.state != State.STOPPED and is_legal(self.state, State.STOPPED):
                 self._set(State.STOPPED, error=self.health.error if self.state == State.FAILED else None)
             return
-        task.cancel()
+        # One cancellation per stop: a second one (a concurrent restart, `down`) would land inside
+        # the first one's cleanup and abandon the old child, alive, next to the next spawn.
+        if not task.cancelling():
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
@@ -381,9 +384,11 @@ class Service:
             result = await run_probe(health, client=ctx.http, cwd=spec.cwd, env=env)
             since_start = ctx.clock.monotonic() - self._started_mono
             delay = policy.probe_delay(self.state, since_start, health.interval)
-            if self.state == State.STARTING:
+            if self.state in (State.STARTING, State.HEALTHY, State.UNHEALTHY):
                 # Don't trust a passing probe before looking at who answers it (at most once a
                 # second: it scans sockets); explain a failing one by where the service listens.
+                # Also once up: a service that stops listening must not stay healthy on the
+                # strength of another process answering the same port on the other family.
                 if since_start >= next_look:
                     next_look = since_start + 1.0
                     if result.ok:

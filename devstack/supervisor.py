@@ -78,6 +78,8 @@ class Supervisor:
         if self.shutting_down:
             raise UsageError("the stack is shutting down; nothing can be restarted now")
         await self.stop(names)
+        if self.shutting_down:  # `down` came while we were stopping: starting now would outlive it
+            raise UsageError("the stack is shutting down; nothing can be restarted now")
         for name in names:
             self.services[name].start(wait_for_deps=True)
         await self.wait(names, timeout)
