@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-import psutil
-
 from devstack import listeners, preflight, signatures, spawn
 from devstack.clock import SystemClock
 from devstack.control import ControlServer
@@ -62,19 +60,8 @@ class Lock:
 
 
 def stop_leftovers(root: Path, say: Callable[[str], None]) -> None:
-    """Stop processes that a previous supervisor of this stack started and left behind
-    (it was killed without cleanup): found by the env tag every child carries."""
-    leftovers = spawn.tagged_processes(f"{stack_id(root)}/")
-    if not leftovers:
-        return
-    names = ", ".join(spawn.describe(p) for p in leftovers[:5])
-    more = f" and {len(leftovers) - 5} more" if len(leftovers) > 5 else ""
-    say(f"stopping {len(leftovers)} leftover process{'es' * (len(leftovers) != 1)} "
-        f"of an earlier run: {names}{more}")
-    spawn.send(leftovers, signal.SIGTERM)
-    _gone, alive = psutil.wait_procs(leftovers, timeout=3.0)
-    spawn.send(spawn.alive(alive), signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=2.0)
+    """Stop processes that a previous supervisor of this stack started and left behind."""
+    spawn.stop_leftovers(f"{stack_id(root)}/", say)
 
 
 class App:

@@ -166,15 +166,18 @@ def _up_detached(opts: Options, paths: StatePaths, stack: StackSpec, wanted: lis
 def supervise(opts: Options, names: tuple[str, ...], no_deps: bool) -> None:
     from devstack.app import detached_main
 
-    _exit(detached_main(opts.stack(), list(names), no_deps))
+    code = detached_main(opts.stack(), list(names), no_deps)
+    # Everything is stopped, logged and unlocked: skip the interpreter's slow teardown, so that
+    # `down` (which waits for this process to end) returns ~0.1 s sooner.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @cli.command()
 @pass_options
 def down(opts: Options) -> None:
     """Stop every service and the supervisor."""
-    from devstack.app import stop_leftovers
-
     stack = opts.stack()
     paths = opts.paths()
     try:
@@ -183,14 +186,21 @@ def down(opts: Options) -> None:
         click.echo(f"stack {stack.name} is down.")
     except NotRunning:
         click.echo(f"no supervisor is running for {stack.name}.")
-    stop_leftovers(stack.root, lambda text: click.echo(text, err=True))
+    # devstack.spawn, not devstack.app: the sweep needs psutil, not httpx and the whole supervisor.
+    from devstack.paths import stack_id
+    from devstack.spawn import stop_leftovers
+
+    stop_leftovers(f"{stack_id(stack.root)}/", lambda text: click.echo(text, err=True))
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
+    """Until the supervisor has exited; its zombie counts as gone (a lazy init may reap it late)."""
     import psutil
 
-    with contextlib.suppress(psutil.Error, psutil.TimeoutExpired):
-        psutil.Process(pid).wait(timeout)
+    from devstack.spawn import wait_gone
+
+    with contextlib.suppress(psutil.Error):
+        wait_gone([psutil.Process(pid)], timeout)
 
 
 # --------------------------------------------------------------------------- status

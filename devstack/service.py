@@ -323,15 +323,17 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await watch_task
             code = exit_task.result()
+            # Anything the leader left behind (children in its group, escaped ones) goes with it,
+            # before the drain: they may hold the pipes (and the port) for as long as they live.
+            await child.stop(int(spec.stop_signal), spec.stop_timeout, ctx.clock.sleep)
             await child.drained(1.0)
             reason = None
         else:
             reason = watch_task.result()
             await self._stop_child(keep=True)
             code = await exit_task
+            await child.stop(int(spec.stop_signal), spec.stop_timeout, ctx.clock.sleep)
         self.exit_code = 128 - code if code < 0 else code
-        # Anything the leader left behind (children in its group, escaped ones) goes with it.
-        await child.stop(int(spec.stop_signal), spec.stop_timeout, ctx.clock.sleep)
         self.child = None
         ran_for = ctx.clock.monotonic() - self._started_mono
         return Outcome(code, ran_for, up_for, start_failed=reason is not None, reason=reason)

@@ -16,6 +16,7 @@ import errno
 import os
 import re
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,13 +128,14 @@ class AsyncioChild:
         members = self._members()
         self.signal_group(sig)
         send(members.values(), sig)
-        waited, step = 0.0, 0.01
+        # A real deadline: summing the steps slept would overshoot by every check's own cost.
+        deadline, step = time.monotonic() + timeout, 0.01
         while alive(members.values()):
-            if waited >= timeout:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 self.kill(members.values())
                 return True
-            await sleep(step)
-            waited += step
+            await sleep(min(step, left))
             step = min(step * 1.5, 0.1)
         return False
 
@@ -196,6 +198,39 @@ def tagged_processes(prefix: str) -> list[psutil.Process]:
         if tag is not None and tag.startswith(prefix):
             found.append(proc)
     return found
+
+
+def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has exited, at most `timeout` s; returns the ones still alive.
+
+    A zombie counts as gone: it holds no port, pipe or memory, and it may stay a zombie for
+    seconds when its parent is a lazy init (containers) that devstack cannot make reap it.
+    """
+    procs = list(procs)
+    deadline = time.monotonic() + timeout
+    step = 0.005
+    while True:
+        left = alive(procs)
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(step)
+        step = min(step * 1.5, 0.05)
+
+
+def stop_leftovers(tag_prefix: str, say: Callable[[str], None]) -> None:
+    """Stop processes that a previous supervisor of this stack started and left behind
+    (it was killed without cleanup): found by the env tag every child carries."""
+    leftovers = tagged_processes(tag_prefix)
+    if not leftovers:
+        return
+    names = ", ".join(describe(p) for p in leftovers[:5])
+    more = f" and {len(leftovers) - 5} more" if len(leftovers) > 5 else ""
+    say(f"stopping {len(leftovers)} leftover process{'es' * (len(leftovers) != 1)} "
+        f"of an earlier run: {names}{more}")
+    send(leftovers, signal.SIGTERM)
+    left = wait_gone(leftovers, 3.0)
+    send(left, signal.SIGKILL)
+    wait_gone(left, 2.0)
 
 
 def tree(pid: int) -> list[psutil.Process]:

@@ -415,13 +415,6 @@ class OverBudget(AssertionError):
     """A latency figure over its threshold (the one failure an xfail below expects)."""
 
 
-@pytest.mark.xfail(strict=True, raises=OverBudget, reason=(
-    "devstack bug: `down` waits until the supervisor's pid is reaped, not until it exited: "
-    "psutil.Process.wait on a non-child counts a zombie as alive, and the supervisor of `up -d` "
-    "is reaped by init, which here (a lazy PID 1) takes 1-2 s; with the import of devstack.app "
-    "(httpx, the supervisor) before the request, the interpreter's teardown and stop()'s "
-    "deadline summed from steps, down takes stop_timeout + 1.4-1.8 s (fix: treat a zombie as "
-    "gone, import stop_leftovers from spawn, os._exit after cleanup, a real stop deadline)"))
 def test_sigterm_ignorers_down_latency(stack: Stack, soak: bool, figure: Figure) -> None:
     """R05: three services whose whole trees ignore SIGTERM, stop_timeout 1 s, stopped in parallel:
     `down` takes at most stop_timeout + 300 ms (p95), and leaves nothing behind."""
