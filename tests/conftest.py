@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "integration"))
+
+from harness import Stack
 
 TEST_TAG = "DEVSTACK_TEST_RUN"
 
@@ -40,3 +47,13 @@ def no_leftovers(request: pytest.FixtureRequest) -> object:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         pytest.fail(f"processes left behind by the test: {desc}")
+
+
+@pytest.fixture
+def stack(tmp_path: Path, no_leftovers: str) -> Iterator[Stack]:
+    """A stack folder driven through the real CLI; `devstack down` and a leftover check after."""
+    root = tmp_path / "stack"
+    root.mkdir()
+    s = Stack(root, no_leftovers)
+    yield s
+    s.cleanup()

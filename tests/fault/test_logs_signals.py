@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,15 +42,6 @@ KEPT_BYTES = (DEFAULT_BACKUPS + 1) * DEFAULT_MAX_BYTES  # what rotation promises
 class KnownBug(AssertionError):
     """The failure an xfail test of this file documents as a devstack bug. Those tests are marked
     `raises=KnownBug`, so any other failure (a broken helper, a timeout) still fails loudly."""
-
-
-@pytest.fixture
-def stack(tmp_path: Path, no_leftovers: str) -> Iterator[Stack]:
-    root = tmp_path / "stack"
-    root.mkdir()
-    s = Stack(root, no_leftovers)
-    yield s
-    s.cleanup()
 
 
 # --------------------------------------------------------------------------- helper programs

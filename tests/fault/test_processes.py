@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -38,15 +38,6 @@ TEST_TAG = "DEVSTACK_TEST_RUN"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 Figure = Callable[..., None]
-
-
-@pytest.fixture
-def stack(tmp_path: Path, no_leftovers: str) -> Iterator[Stack]:
-    root = tmp_path / "stack"
-    root.mkdir()
-    s = Stack(root, no_leftovers)
-    yield s
-    s.cleanup()
 
 
 # --------------------------------------------------------------------------- ground truth from /proc
