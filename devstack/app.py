@@ -131,7 +131,8 @@ class App:
             if self.foreground else None
         for spec in self.stack.services.values():
             self.redactor.learn(build_env(self.stack, spec, self.os_env))
-        hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor)
+        hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
+                     schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
         http = make_http_client()
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,

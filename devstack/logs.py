@@ -11,13 +11,24 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from devstack.env import Redactor
 from devstack.logfile import LineSplitter, LogFile
 from devstack.terminal import TerminalSink
 
 RING_LINES = 200
+IDLE_FLUSH = 0.25  # a line left unfinished this long is shown anyway (`Password:`, `Compiling…`)
+PARTIAL_MARK = b" [partial]"  # marks such a line: the rest of it follows as a line of its own
 LineListener = Callable[[str, list[str]], None]  # (stream, lines)
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
+
+
+# (delay, callback) -> a cancellable handle: the event loop's call_later in the supervisor
+Schedule = Callable[[float, Callable[[], None]], TimerHandle]
 
 
 def clean_utf8(lines: list[bytes]) -> list[bytes]:
@@ -34,8 +45,13 @@ class ServiceLog:
     """One service's output: framing per stream, then the sinks."""
 
     def __init__(self, name: str, file: LogFile, terminal: TerminalSink | None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None, schedule: Schedule | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.name = name
+        self._schedule = schedule  # None: no idle flush (unit tests of the framing alone)
+        self._monotonic = monotonic
+        self._timers: dict[str, TimerHandle] = {}
+        self._last_chunk = {"stdout": 0.0, "stderr": 0.0}
         self._file = file
         self._on_event = on_event
         self._degraded = False  # what was last said about the file
@@ -54,6 +70,24 @@ class ServiceLog:
         lines = splitter.feed(chunk) if chunk else splitter.flush()
         if lines:
             self.lines(stream, lines)
+        if splitter.pending and self._schedule is not None:
+            self._last_chunk[stream] = self._monotonic()
+            if stream not in self._timers:
+                self._timers[stream] = self._schedule(IDLE_FLUSH, lambda: self._idle(stream, splitter))
+
+    def _idle(self, stream: str, splitter: LineSplitter) -> None:
+        """The idle timer of `stream`: show its unfinished line once nothing came for IDLE_FLUSH."""
+        del self._timers[stream]
+        if splitter is not self._splitters[stream] or not splitter.pending:
+            return  # a new run, or the line was finished meanwhile
+        quiet = self._monotonic() - self._last_chunk[stream]
+        if quiet < IDLE_FLUSH:
+            assert self._schedule is not None
+            self._timers[stream] = self._schedule(IDLE_FLUSH - quiet, lambda: self._idle(stream, splitter))
+            return
+        lines = splitter.flush()
+        if lines and lines[0]:
+            self.lines(stream, [lines[0] + PARTIAL_MARK])
 
     def lines(self, stream: str, lines: list[bytes]) -> None:
         lines = clean_utf8(lines)
@@ -73,21 +107,28 @@ class ServiceLog:
 
     def new_run(self) -> None:
         """A new process starts: forget the framing state and recent lines of the last one."""
+        self._cancel_timers()
         self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
         self.recent.clear()
 
+    def _cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
     def close(self) -> None:
+        self._cancel_timers()
         self._file.close()
 
 
 class LogHub:
     def __init__(self, log_dir: Path, names: list[str], terminal: TerminalSink | None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, schedule: Schedule | None = None) -> None:
         self.log_dir = log_dir
         self.redactor = redactor or Redactor()
         self.terminal = terminal
-        self.services = {name: ServiceLog(name, LogFile(log_dir / f"{name}.log"), terminal, self.event)
-                         for name in names}
+        self.services = {name: ServiceLog(name, LogFile(log_dir / f"{name}.log"), terminal, self.event,
+                                          schedule) for name in names}
         self._events = LogFile(log_dir / "devstack.log")
 
     def event(self, text: str) -> None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from devstack.clock import Clock
+from devstack.coalesce import Coalescer
 from devstack.errors import UsageError
 from devstack.logs import LogHub
 from devstack.service import Context, Notifier, Service
@@ -21,6 +23,8 @@ from devstack.spawn import Spawner
 from devstack.specs import ServiceSpec, StackSpec
 from devstack.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.suggest import unknown_service_message
+
+SHUTTING_DOWN = "the stack is shutting down; nothing can be restarted now"
 
 
 class Supervisor:
@@ -36,6 +40,7 @@ class Supervisor:
         self.notifier = Notifier()
         self.started_at = time.time()
         self.shutting_down = False
+        self.restarts = Coalescer(on_change=self.notifier.notify)
         self.ctx = Context(stack=stack, clock=clock, spawner=spawner, http=http, notifier=self.notifier,
                            event=hub.event, build_env=build_env, preflight=preflight, diagnose=diagnose,
                            find_impostor=find_impostor, explain_probe_failure=explain_probe_failure,
@@ -76,21 +81,31 @@ class Supervisor:
         """Stop and start the named services; wait until each is up or failed. True when all are up."""
         self.check_names(names)
         if self.shutting_down:
-            raise UsageError("the stack is shutting down; nothing can be restarted now")
-        await self.stop(names)
-        if self.shutting_down:  # `down` came while we were stopping: starting now would outlive it
-            raise UsageError("the stack is shutting down; nothing can be restarted now")
-        for name in names:
-            self.services[name].start(wait_for_deps=True)
-        await self.wait(names, timeout)
+            raise UsageError(SHUTTING_DOWN)
+        # Racing restarts of one service merge (coalesce.py): the caller waits for the restart
+        # that began after it asked, then until no other restart of these services is under way.
+        await asyncio.shield(asyncio.gather(
+            *(self.restarts.run(n, functools.partial(self._restart_one, n)) for n in names)))
+        await self.wait(names, timeout, quiet=True)
         return all(self.services[n].state in UP_STATES for n in names)
 
-    async def wait(self, names: list[str] | None, timeout: float | None) -> bool:
-        """Wait until every named (default: every started) service has settled. False on timeout."""
+    async def _restart_one(self, name: str, commit: Callable[[], None]) -> None:
+        if self.shutting_down:
+            raise UsageError(SHUTTING_DOWN)
+        await self.services[name].stop()
+        if self.shutting_down:  # `down` came while we were stopping: starting now would outlive it
+            raise UsageError(SHUTTING_DOWN)
+        commit()
+        self.services[name].start(wait_for_deps=True)
+
+    async def wait(self, names: list[str] | None, timeout: float | None, quiet: bool = False) -> bool:
+        """Wait until every named (default: every started) service has settled, and with `quiet`
+        no restart of them is under way either. False on timeout."""
         targets = [self.services[n] for n in (names or self.services)]
 
         def settled() -> bool:
-            return all(s.state in SETTLED_STATES for s in targets)
+            return all(s.state in SETTLED_STATES and not (quiet and self.restarts.busy(s.spec.name))
+                       for s in targets)
 
         try:
             await asyncio.wait_for(self.notifier.wait_for(settled), timeout)
