@@ -20,7 +20,7 @@ from devstack.clock import SystemClock
 from devstack.control import ControlServer
 from devstack.env import Redactor, build_env, find_venv
 from devstack.errors import AlreadyRunning
-from devstack.health import make_http_client
+from devstack.health import LazyHttpClient
 from devstack.logs import LogHub
 from devstack.paths import StatePaths, stack_id
 from devstack.ports import port_holder
@@ -134,7 +134,7 @@ class App:
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
-        http = make_http_client()
+        http = LazyHttpClient()  # httpx is imported at the first HTTP probe, if any
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 http=http, build_env=self._env_builder(colour),
                                 preflight=self._preflight, diagnose=self._diagnose,

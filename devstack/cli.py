@@ -22,7 +22,7 @@ import click
 from devstack import client
 from devstack.errors import DevstackError, NotRunning, UsageError
 from devstack.paths import StatePaths
-from devstack.render import stack_ok, status_table
+from devstack.render import stack_ok, status_code, status_table
 from devstack.specs import StackSpec
 from devstack.suggest import unknown_service_message
 
@@ -230,7 +230,7 @@ def _status_once(opts: Options, as_json: bool) -> int:
     stack = opts.stack()
     try:
         data = client.call(opts.paths().socket, "status", io_timeout=10)
-        code = 0 if stack_ok({"services": [s for s in data["services"] if s["state"] != "stopped"]}) else 1
+        code = status_code(data)
     except NotRunning:
         data = _offline_status(stack)
         code = 3

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack import protocol
 from devstack.errors import ControlError, DevstackError, NotRunning, UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def call(path: Path, verb: str, io_timeout: float | None = 30.0, **args: Any) -> Any:

@@ -24,11 +24,9 @@ from typing import TypeVar
 
 from devstack.durations import parse_duration
 from devstack.errors import ConfigError, Problem, UsageError
+from devstack.paths import PROCFILE, STACK_FILE, nearest_stack_file
 from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
 from devstack.suggest import closest
-
-STACK_FILE = "stack.toml"
-PROCFILE = "Procfile"
 
 # Service names become file names (logs/NAME.log) and CLI arguments, hence the narrow set.
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -631,12 +629,10 @@ def find_stack(start: Path, file: Path | None = None, procfile: Path | None = No
         if path.name == PROCFILE or path.name.startswith(PROCFILE + "."):
             return load_procfile(path)
         return load_stack(path)
-    for folder in [start.absolute(), *start.absolute().parents]:
-        if (folder / STACK_FILE).is_file():
-            return load_stack(folder / STACK_FILE)
-        if (folder / PROCFILE).is_file():
-            return load_procfile(folder / PROCFILE)
-    raise ConfigError([Problem(str(start), "", NOTHING_FOUND)])
+    found = nearest_stack_file(start)
+    if found is None:
+        raise ConfigError([Problem(str(start), "", NOTHING_FOUND)])
+    return load_stack(found) if found.name == STACK_FILE else load_procfile(found)
 
 
 def _named(start: Path, given: Path, option: str) -> Path:

@@ -13,7 +13,7 @@ Anything else escaping to the CLI is a bug and is shown as one, with the hint to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple  # not a dataclass: `status` imports this module, and must start fast
 
 
 class DevstackError(Exception):
@@ -24,8 +24,7 @@ class DevstackError(Exception):
         return str(self)
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One configuration problem: where it is and what is wrong."""
 
     file: str

@@ -27,16 +27,20 @@ import os
 import re
 import signal
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from devstack.specs import HealthSpec, ProbeKind
 
+if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads httpx (~25 ms)
+    import httpx
+
 __all__ = [
+    "LazyHttpClient",
     "LogProbe",
     "ProbeResult",
     "make_http_client",
@@ -158,12 +162,13 @@ def _connection_reason(exc: BaseException, timeout: float) -> str:
     httpx wraps httpcore wraps anyio wraps the OSError that knows the errno, so the
     useful part is usually a few `__cause__` links down.
     """
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+    httpx = sys.modules.get("httpx")  # no httpx exception can exist before it is imported
+    if isinstance(exc, TimeoutError) or (httpx is not None and isinstance(exc, httpx.TimeoutException)):
         return f"timed out after {_seconds(timeout)}"
     for cause in _walk_causes(exc):
         if isinstance(cause, OSError) and (cause.errno is not None or isinstance(cause, socket.gaierror)):
             return _os_reason(cause)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if httpx is not None and isinstance(exc, httpx.RemoteProtocolError):
         return f"no valid HTTP response ({str(exc).rstrip('.').lower() or 'protocol error'})"
     text = str(exc)
     return text[:1].lower() + text[1:] if text else type(exc).__name__
@@ -230,6 +235,8 @@ def make_http_client() -> httpx.AsyncClient:
     - `verify=False`: a health probe sends nothing secret, and dev servers on https
       mostly use self-signed or mkcert certificates that certifi does not know.
     """
+    import httpx
+
     return httpx.AsyncClient(
         trust_env=False,
         follow_redirects=False,
@@ -239,6 +246,22 @@ def make_http_client() -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
         headers={"User-Agent": "devstack-probe", "Connection": "close"},
     )
+
+
+class LazyHttpClient:
+    """The supervisor's one HTTP client, made at the first HTTP probe (see make_http_client)."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    def get(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_http_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _expected_status_text(health: HealthSpec) -> str:
@@ -365,6 +388,8 @@ async def _http_attempt(
     host_header: str | None,
     sni_hostname: str | None,
 ) -> _Attempt:
+    import httpx
+
     headers = {"Host": host_header} if host_header is not None else None
     extensions = {"sni_hostname": sni_hostname} if sni_hostname is not None else None
     started = time.perf_counter()
@@ -396,6 +421,8 @@ async def _http_attempt(
 
 async def probe_http(health: HealthSpec, client: httpx.AsyncClient) -> ProbeResult:
     """GET `health.target` once; pass on an expected status and, where asked, body."""
+    import httpx
+
     try:
         url = httpx.URL(health.target)
     except (httpx.InvalidURL, ValueError) as exc:
@@ -631,11 +658,11 @@ class LogProbe:
 
 
 async def run_probe(
-    health: HealthSpec, *, client: httpx.AsyncClient, cwd: Path, env: Mapping[str, str]
+    health: HealthSpec, *, client: httpx.AsyncClient | LazyHttpClient, cwd: Path, env: Mapping[str, str]
 ) -> ProbeResult:
     """Run one polled probe of whatever kind `health` is; `log` probes are not polled."""
     if health.kind is ProbeKind.HTTP:
-        return await probe_http(health, client)
+        return await probe_http(health, client.get() if isinstance(client, LazyHttpClient) else client)
     if health.kind is ProbeKind.TCP:
         return await probe_tcp(health)
     if health.kind is ProbeKind.CMD:

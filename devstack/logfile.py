@@ -271,11 +271,13 @@ class LogFile:
     def degraded(self) -> bool:
         return self.last_error is not None
 
-    def write(self, stream: str, lines: Sequence[bytes] | Sequence[str], ts: float) -> None:
-        """Append one record per line, all stamped `ts` (POSIX seconds)."""
+    def write(self, stream: str, lines: Sequence[bytes] | Sequence[str], ts: float,
+              framed: bool = False) -> None:
+        """Append one record per line, all stamped `ts` (POSIX seconds). `framed`: the lines
+        come from a LineSplitter, so none holds a newline and the scan for them is skipped."""
         if not lines:
             return
-        payload, count = self._encode(stream, lines, ts)
+        payload, count = self._encode(stream, lines, ts, framed)
         now = self._clock()
         if (self._fd is None or now >= self._next_check) and not self._ensure_open(now, ts):
             self.dropped_lines += count
@@ -293,7 +295,8 @@ class LogFile:
         self.close()
 
     # The hot path: one prefix per call, one join, one scan for stray newlines.
-    def _encode(self, stream: str, lines: Sequence[bytes] | Sequence[str], ts: float) -> tuple[bytes, int]:
+    def _encode(self, stream: str, lines: Sequence[bytes] | Sequence[str], ts: float,
+                framed: bool = False) -> tuple[bytes, int]:
         prefix = self._prefix(stream, ts)
         if isinstance(lines[0], str):
             # backslashreplace: a lone surrogate in a str must not make the write raise.
@@ -302,7 +305,7 @@ class LogFile:
         else:
             body = (b"\n" + prefix).join(cast(Sequence[bytes], lines)) + b"\n"
         payload = prefix + body
-        if payload.count(b"\n") != len(lines):
+        if not framed and payload.count(b"\n") != len(lines):
             # A line held a newline (a multi-line devstack message, a caller not using
             # LineSplitter): one record per physical line keeps the file parseable.
             return self._encode(stream, _split_embedded(lines), ts)

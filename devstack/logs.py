@@ -57,7 +57,7 @@ class ServiceLog:
         self._degraded = False  # what was last said about the file
         self._terminal = terminal
         self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
-        self.recent: deque[str] = deque(maxlen=RING_LINES)
+        self._recent: deque[bytes] = deque(maxlen=RING_LINES)  # decoded only when asked for
         self._listeners: list[LineListener] = []
 
     def add_listener(self, listener: LineListener) -> Callable[[], None]:
@@ -92,24 +92,29 @@ class ServiceLog:
     def lines(self, stream: str, lines: list[bytes]) -> None:
         lines = clean_utf8(lines)
         now = time.time()
-        self._file.write(stream, lines, now)
+        self._file.write(stream, lines, now, framed=True)
         if self._file.degraded != self._degraded and self._on_event is not None:
             self._degraded = self._file.degraded
             self._on_event(f"{self.name}: file logging degraded: {self._file.last_error}; its lines are "
                            "not being kept" if self._degraded else f"{self.name}: file logging resumed")
         if self._terminal is not None:
             self._terminal.lines(self.name, lines, now)
-        tail = [line.decode("utf-8") for line in lines[-RING_LINES:]]
-        self.recent.extend(tail)
-        for listener in list(self._listeners):
-            listener(stream, tail if len(lines) <= RING_LINES else
-                     [line.decode("utf-8") for line in lines])
+        self._recent.extend(lines[-RING_LINES:])
+        if self._listeners:
+            text = [line.decode("utf-8") for line in lines]
+            for listener in list(self._listeners):
+                listener(stream, text)
+
+    @property
+    def recent(self) -> list[str]:
+        """The last RING_LINES lines of the current run (for a crash's explanation)."""
+        return [line.decode("utf-8") for line in self._recent]
 
     def new_run(self) -> None:
         """A new process starts: forget the framing state and recent lines of the last one."""
         self._cancel_timers()
         self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
-        self.recent.clear()
+        self._recent.clear()
 
     def _cancel_timers(self) -> None:
         for timer in self._timers.values():

@@ -7,22 +7,33 @@ that every devstack command finds it without asking anyone.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 MAX_SOCKET_PATH = 100
+STACK_FILE = "stack.toml"
+PROCFILE = "Procfile"
 
 
 def stack_id(root: Path) -> str:
     """A short, stable id for a stack folder (it tags every child process of the stack)."""
+    import hashlib  # here, not at the top: `status` needs it only for very long paths
+
     return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
 
 
-@dataclass(frozen=True)
-class StatePaths:
+def nearest_stack_file(start: Path) -> Path | None:
+    """The stack.toml or Procfile of the nearest folder up from `start` that has either (a
+    stack.toml wins within one folder), like git finds its repository."""
+    for folder in [start.absolute(), *start.absolute().parents]:
+        for name in (STACK_FILE, PROCFILE):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+class StatePaths(NamedTuple):
     state_dir: Path
     run_dir: Path
     log_dir: Path
@@ -37,6 +48,8 @@ class StatePaths:
         run = state / "run"
         socket = run / "control.sock"
         if len(str(socket)) > MAX_SOCKET_PATH:
+            import tempfile
+
             base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
             socket = Path(base) / f"devstack-{os.getuid()}" / f"{stack_id(root)}.sock"
         return cls(state_dir=state, run_dir=run, log_dir=state / "logs", lock=run / "supervisor.lock",

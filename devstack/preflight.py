@@ -29,12 +29,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psutil
 from dotenv.parser import parse_stream
 
-from devstack import requirements as reqs
 from devstack.env import (
     MASK,
     Layer,
@@ -50,6 +50,9 @@ from devstack.ports import listeners
 from devstack.spawn import TAG_VAR
 from devstack.specs import ProbeKind, ServiceSpec, StackSpec
 from devstack.suggest import closest
+
+if TYPE_CHECKING:
+    from devstack import requirements as reqs
 
 VENV_PYTHON_TIMEOUT = 10.0  # s; a python that needs longer to start is as good as broken
 _PATH_SHOWN = 4  # PATH entries named in "not found" before "…"
@@ -325,6 +328,8 @@ def _requirement_for(ctx: Context, word: str) -> str | None:
     path = ctx.service.cwd / "requirements.txt"
     if not path.is_file():
         return None
+    from devstack import requirements as reqs  # packaging: only for services with requirements.txt
+
     try:
         found = reqs.read_requirements(path).find(word)
     except OSError:
@@ -350,6 +355,8 @@ def check_requirements(ctx: Context, venv_ok: bool = True) -> list[Finding]:
         return [_no_venv_note(ctx, path)]
     if not venv_ok:
         return []  # the venv finding's fix recreates it and installs requirements.txt
+    from devstack import requirements as reqs  # packaging: only for services with requirements.txt
+
     try:
         report = reqs.check_requirements(path, venv)
     except OSError as exc:
@@ -369,6 +376,8 @@ def _no_venv_note(ctx: Context, path: Path) -> Finding:
 
 def _requirement_finding(ctx: Context, issue: reqs.Issue, fix: str) -> Finding:
     # "requirements.txt line 3" reads best relative to the service's folder.
+    from devstack import requirements as reqs
+
     message = issue.message(lambda p: _shown(p, ctx.service.cwd, ctx.stack.root))
     if issue.verdict in (reqs.Verdict.MISSING, reqs.Verdict.MISMATCH):
         return ctx.finding(Severity.ERROR, "requirements", message, fix)

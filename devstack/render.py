@@ -69,3 +69,9 @@ def stack_ok(data: dict[str, Any], names: list[str] | None = None) -> bool:
             continue
         return False
     return True
+
+
+def status_code(data: dict[str, Any]) -> int:
+    """`status`'s exit code with a supervisor running: 0 when every started service is fine."""
+    started = [s for s in data.get("services", []) if s.get("state") != "stopped"]
+    return 0 if stack_ok({"services": started}) else 1

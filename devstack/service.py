@@ -12,18 +12,20 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from devstack import policy
 from devstack.clock import Clock
 from devstack.durations import format_duration
 from devstack.errors import SpawnError
-from devstack.health import LogProbe, ProbeResult, run_probe
+from devstack.health import LazyHttpClient, LogProbe, ProbeResult, run_probe
 from devstack.logs import ServiceLog
 from devstack.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
 from devstack.specs import Condition, ProbeKind, ServiceSpec, StackSpec
 from devstack.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Notifier:
@@ -51,7 +53,7 @@ class Context:
     stack: StackSpec
     clock: Clock
     spawner: Spawner
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient | LazyHttpClient
     notifier: Notifier
     event: Callable[[str], None]  # devstack's own event lines
     build_env: Callable[[ServiceSpec], Mapping[str, str]]

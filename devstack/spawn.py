@@ -237,9 +237,44 @@ def tree(pid: int) -> list[psutil.Process]:
     """The process and its descendants, as far as they are alive."""
     try:
         root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
+        pids = _descendant_pids(pid)
+        if pids is None:
+            return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+    procs = [root]
+    for child in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(child))
+    return procs
+
+
+def _descendant_pids(pid: int) -> list[int] | None:
+    """Descendants from Linux's /proc/PID/task/TID/children: a walk of the tree alone, where
+    psutil's children() reads every process of the machine (2 ms a call; `status` asks per
+    service). None where the kernel does not offer the file (no CONFIG_PROC_CHILDREN)."""
+    if not _HAS_PROC_CHILDREN:
+        return None
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue  # gone meanwhile
+        for tid in tasks:  # a child belongs to the thread that forked it
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
+                    kids = [int(kid) for kid in f.read().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
+_HAS_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
 def group_members(pgid: int) -> list[psutil.Process]:

@@ -10,9 +10,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from devstack.clock import Clock
 from devstack.coalesce import Coalescer
@@ -24,12 +22,18 @@ from devstack.specs import ServiceSpec, StackSpec
 from devstack.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.suggest import unknown_service_message
 
+if TYPE_CHECKING:
+    import httpx
+
+    from devstack.health import LazyHttpClient
+
 SHUTTING_DOWN = "the stack is shutting down; nothing can be restarted now"
 
 
 class Supervisor:
     def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
-                 http: httpx.AsyncClient, build_env: Callable[[ServiceSpec], Mapping[str, str]],
+                 http: httpx.AsyncClient | LazyHttpClient,
+                 build_env: Callable[[ServiceSpec], Mapping[str, str]],
                  preflight: Callable[[ServiceSpec], Awaitable[str | None]],
                  diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]],
                  find_impostor: Callable[[ServiceSpec, int, float], Awaitable[str | None]],

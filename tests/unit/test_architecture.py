@@ -19,7 +19,7 @@ LAYERS = [
     {"supervisor"},
     {"control"},
     {"app"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "entry", "__main__", "__init__"},
 ]
 
 

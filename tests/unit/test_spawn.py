@@ -28,3 +28,28 @@ def test_simple_command_strings_are_execd(command: str, script: str) -> None:
 
 def test_arrays_run_directly() -> None:
     assert shell_argv(("python", "-c", "print(1); print(2)")) == ["python", "-c", "print(1); print(2)"]
+
+
+def test_tree_walk_finds_the_same_processes_as_psutil() -> None:
+    """spawn.tree() walks /proc/PID/task/TID/children; it must agree with psutil's full scan,
+    grandchildren and children of a background subshell included."""
+    import subprocess
+    import time
+
+    import psutil
+
+    from devstack.spawn import tree
+
+    proc = subprocess.Popen(["sh", "-c", "sleep 60 & (sleep 61 & sleep 62; wait) & wait"])
+    try:
+        deadline = time.monotonic() + 5
+        while len(psutil.Process(proc.pid).children(recursive=True)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        expected = {proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))}
+        assert len(expected) == 5
+        assert {p.pid for p in tree(proc.pid)} == expected
+    finally:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,51 @@
+"""The console entry point. `devstack status` is what scripts and prompts call over and over,
+so its common forms are answered here from the control socket alone: no click, no config
+parsing, no asyncio (about a third of the full CLI's start-up). Anything else, and `status`
+when no supervisor answers (the offline view needs the config), goes to the full CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+
+FAST_STATUS_ARGS = ({"status"}, {"status", "--json"})
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if len(argv) <= 2 and argv[:1] == ["status"] and set(argv) in FAST_STATUS_ARGS:
+        code = fast_status(as_json="--json" in argv)
+        if code is not None:
+            sys.exit(code)
+    from devstack.cli import main as full_cli
+
+    full_cli()
+
+
+def fast_status(as_json: bool) -> int | None:
+    """The exit code after printing the running supervisor's status; None to let the full CLI
+    answer (no stack file, no supervisor, or anything unexpected: it reports those properly)."""
+    from pathlib import Path
+
+    from devstack import client
+    from devstack.errors import DevstackError
+    from devstack.paths import StatePaths, nearest_stack_file
+
+    found = nearest_stack_file(Path.cwd())
+    if found is None:
+        return None
+    try:
+        data = client.call(StatePaths.of(found.parent).socket, "status", io_timeout=10)
+    except (DevstackError, OSError, ValueError):
+        return None
+    from devstack.render import status_code, status_table
+
+    if as_json:
+        import json
+
+        text = json.dumps(data, indent=2)
+    else:
+        text = status_table(data)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    return status_code(data)
