@@ -126,6 +126,7 @@ class App:
         return await asyncio.to_thread(signatures.diagnose, lines, context)
 
     async def _main(self) -> int:
+        spawn.install_child_watcher()
         colour = self.foreground and use_colour()
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None

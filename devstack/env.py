@@ -19,6 +19,7 @@ behind a `windows` flag so that they are unit-tested on Linux too.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -75,6 +76,7 @@ _NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
 _URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
 
 
+@functools.lru_cache(maxsize=4096)  # every start re-checks every variable of the service
 def looks_secret(name: str) -> bool:
     """True when a variable's name marks it as secret.
 

@@ -11,7 +11,6 @@ from devstack.spawn import shell_argv
     ("uvicorn main:app --port $PORT", "exec uvicorn main:app --port $PORT"),
     ("./run.sh > out.log", "exec ./run.sh > out.log"),
     ("./run.sh 2>&1", "./run.sh 2>&1"),  # conservative: any & keeps the shell
-    ("npm run dev", "exec npm run dev"),
     ("cd web && npm start", "cd web && npm start"),
     ("a; b", "a; b"),
     ("sleep 1 | cat", "sleep 1 | cat"),
@@ -23,6 +22,28 @@ from devstack.spawn import shell_argv
     ("python -c 'print(1)\nprint(2)'", "python -c 'print(1)\nprint(2)'"),
 ])
 def test_simple_command_strings_are_execd(command: str, script: str) -> None:
+    assert shell_argv(command) == ["/bin/sh", "-c", script]
+
+
+@pytest.mark.parametrize(("command", "argv"), [
+    ("npm run dev", ["npm", "run", "dev"]),
+    ("sleep 100000", ["sleep", "100000"]),
+    ("  python3 -m http.server 8000 --bind 127.0.0.1 ", ["python3", "-m", "http.server", "8000", "--bind",
+                                                          "127.0.0.1"]),
+    ("java -Xmx256m -cp app.jar:lib/pg.jar Main", ["java", "-Xmx256m", "-cp", "app.jar:lib/pg.jar", "Main"]),
+])
+def test_plain_word_commands_skip_the_shell(command: str, argv: list[str]) -> None:
+    assert shell_argv(command) == argv
+
+
+@pytest.mark.parametrize(("command", "script"), [
+    ("wait", "exec wait"),
+    ("echo ~/x", "exec echo ~/x"),
+    ("ls *.py", "exec ls *.py"),
+    ("echo 'a  b'", "exec echo 'a  b'"),
+    ("echo a\\ b", "exec echo a\\ b"),
+])
+def test_words_the_shell_would_change_keep_the_shell(command: str, script: str) -> None:
     assert shell_argv(command) == ["/bin/sh", "-c", script]
 
 
@@ -53,3 +74,31 @@ def test_tree_walk_finds_the_same_processes_as_psutil() -> None:
             child.kill()
         proc.kill()
         proc.wait()
+
+
+def test_tagged_processes_finds_exactly_the_tagged_ones() -> None:
+    """The escaper sweep reads /proc/*/environ raw: a process tagged with the prefix is found,
+    one with another stack's tag or a tag that merely contains the prefix is not."""
+    import os
+    import subprocess
+    import time
+    import uuid
+
+    from devstack.spawn import TAG_VAR, tagged_processes
+
+    stack = uuid.uuid4().hex[:12]
+    env = dict(os.environ)
+    procs = [subprocess.Popen(["sleep", "60"], env={**env, TAG_VAR: tag})
+             for tag in (f"{stack}/api", f"other{stack}/api", f"x{stack}/web")]
+    try:
+        deadline = time.monotonic() + 5
+        found: list[int] = []
+        while time.monotonic() < deadline:
+            found = [p.pid for p in tagged_processes(f"{stack}/")]
+            if found:
+                break
+        assert found == [procs[0].pid]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
