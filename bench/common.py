@@ -133,6 +133,8 @@ def devstack(root: Path, *args: str, timeout: float = 300,
 def clean_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("VIRTUAL_ENV", None)
+    # Every tool runs from bytecode, as on a developer's machine (pip byte-compiles the peers).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["NO_COLOR"] = "1"
     env["PYTHONPATH"] = str(ROOT)
     return env

@@ -41,9 +41,9 @@ def main() -> int:
         bench = Bench(reps, args.quick, Path(scratch))
         bench.peers.install()
         for module_name in WORKLOADS:
-            module = importlib.import_module(module_name)
-            if only and module.WORKLOAD not in only:
+            if only and module_name.split("_")[0].upper() not in only:
                 continue
+            module = importlib.import_module(module_name)
             print(f"== {module.WORKLOAD} {module.TITLE}", file=sys.stderr, flush=True)
             started = time.monotonic()
             try:

@@ -22,13 +22,11 @@ from devstack.env import Redactor, build_env, find_venv
 from devstack.errors import AlreadyRunning
 from devstack.health import LazyHttpClient
 from devstack.logs import LogHub
-from devstack.paths import StatePaths, stack_id
+from devstack.paths import EXIT_LOST_RACE, StatePaths, stack_id
 from devstack.ports import port_holder
 from devstack.specs import ServiceSpec, StackSpec
 from devstack.supervisor import Supervisor
 from devstack.terminal import TerminalSink, use_colour
-
-EXIT_LOST_RACE = 75  # a detached supervisor that found another one holding the lock
 
 
 class Lock:

@@ -21,7 +21,7 @@ import click
 
 from devstack import client
 from devstack.errors import DevstackError, NotRunning, UsageError
-from devstack.paths import StatePaths
+from devstack.paths import EXIT_LOST_RACE, StatePaths
 from devstack.render import stack_ok, status_code, status_table
 from devstack.specs import StackSpec
 from devstack.suggest import unknown_service_message
@@ -131,8 +131,6 @@ def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_dep
 
 def _up_detached(opts: Options, paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
                  wait_s: float | None) -> int:
-    from devstack.app import EXIT_LOST_RACE
-
     paths.make_private_dirs()
     argv = [sys.executable, "-m", "devstack"]
     argv += ["--procfile", str(stack.source)] if stack.from_procfile else ["--file", str(stack.source)]

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 MAX_SOCKET_PATH = 100
+# The exit code of a detached supervisor that found another one holding the stack's lock (here,
+# not in app.py: `up -d` needs it without loading the whole supervisor).
+EXIT_LOST_RACE = 75
 STACK_FILE = "stack.toml"
 PROCFILE = "Procfile"
 
