@@ -274,6 +274,7 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
     """Print the kept logs of the named services (default: all), merged in time order."""
     from datetime import UTC, datetime
 
+    from devstack import ansi
     from devstack.logfile import Follower, parse_since, tail
     from devstack.terminal import COLOURS
 
@@ -297,7 +298,10 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
         prefix = f"\x1b[{colours.get(record.service, '37')}m{name} |\x1b[0m " if colour else f"{name} | "
         if timestamps:
             prefix = record.ts.astimezone().isoformat(timespec="milliseconds") + " " + prefix
-        click.echo(prefix + record.text)
+        text = record.text
+        if ansi.needs_cleaning(text.encode()):  # older files, or bytes a service wrote itself
+            text = ansi.for_terminal(text.encode(), colour).decode("utf-8", "replace")
+        click.echo(prefix + text)
 
     if not follow:
         for record in tail(log_dir, wanted, lines, since_at):

@@ -284,6 +284,9 @@ class _Builder:
             line = data.count(b"\n", 0, exc.start) + 1
             self.warnings.append(f"{display}:{line}: bytes that are not UTF-8 were replaced")
             text = data.decode("utf-8-sig", errors="replace")
+        # Universal newlines, as python-dotenv reads its files (open() in text mode): its parser
+        # never sees a CRLF, and counts lines wrongly after a bad one when it does.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         for binding in parse_stream(io.StringIO(text)):
             where = f"{display}:{_binding_line(binding.original)}"
             if binding.error:

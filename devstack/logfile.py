@@ -206,11 +206,15 @@ def format_timestamp(ts: float) -> str:
 
 def _describe(exc: OSError, path: Path) -> str:
     name = errno.errorcode.get(exc.errno or 0, "error")
+    if exc.errno == errno.ELOOP:
+        return f"{exc.filename or path} is a symbolic link; devstack never writes through one (remove it)"
     return f"{name}: {exc.strerror or exc} ({exc.filename or path})"
 
 
+# O_NOFOLLOW: a symlink planted where a log file goes must not redirect the output (R21).
 _OPEN_FLAGS = (
     os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
 )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from devstack import ansi
 from devstack.env import Redactor
 from devstack.logfile import LineSplitter, LogFile
 from devstack.terminal import TerminalSink
@@ -31,9 +32,8 @@ class TimerHandle(Protocol):
 Schedule = Callable[[float, Callable[[], None]], TimerHandle]
 
 
-def clean_utf8(lines: list[bytes]) -> list[bytes]:
-    """The lines with invalid UTF-8 replaced by U+FFFD (fast path: already valid)."""
-    block = b"\n".join(lines)
+def clean_utf8(lines: list[bytes], block: bytes) -> list[bytes]:
+    """The lines (joined: `block`) with invalid UTF-8 replaced by U+FFFD (fast path: valid)."""
     try:
         block.decode("utf-8")
         return lines
@@ -90,7 +90,13 @@ class ServiceLog:
             self.lines(stream, [lines[0] + PARTIAL_MARK])
 
     def lines(self, stream: str, lines: list[bytes]) -> None:
-        lines = clean_utf8(lines)
+        block = b"\n".join(lines)
+        lines = clean_utf8(lines, block)
+        shown = lines
+        if ansi.needs_cleaning(block):  # terminal-control bytes: text for the file, safe for the tty
+            colour = self._terminal is not None and self._terminal.colour
+            shown = [ansi.for_terminal(line, colour) for line in lines]
+            lines = [ansi.for_file(line) for line in lines]
         now = time.time()
         self._file.write(stream, lines, now, framed=True)
         if self._file.degraded != self._degraded and self._on_event is not None:
@@ -98,7 +104,7 @@ class ServiceLog:
             self._on_event(f"{self.name}: file logging degraded: {self._file.last_error}; its lines are "
                            "not being kept" if self._degraded else f"{self.name}: file logging resumed")
         if self._terminal is not None:
-            self._terminal.lines(self.name, lines, now)
+            self._terminal.lines(self.name, shown, now)
         self._recent.extend(lines[-RING_LINES:])
         if self._listeners:
             text = [line.decode("utf-8") for line in lines]

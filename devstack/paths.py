@@ -59,8 +59,24 @@ class StatePaths(NamedTuple):
                    info=run / "supervisor.json", socket=socket, supervisor_out=state / "supervisor.out")
 
     def make_private_dirs(self) -> None:
-        """Create the state folders; the run folder (and a fallback socket folder) are 0700."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for folder in {self.run_dir, self.socket.parent}:
+        """Create the state folders, or take over the ones we own: logs writable by us alone, the
+        run folder (and a fallback socket folder) 0700. A folder that is a symlink or belongs to
+        another user is refused (UsageError): its owner could swap the socket, lock or logs."""
+        for folder, mode in ((self.state_dir, 0o755), (self.log_dir, 0o755), (self.run_dir, 0o700),
+                             (self.socket.parent, 0o700)):
             folder.mkdir(parents=True, exist_ok=True)
-            os.chmod(folder, 0o700)
+            _claim(folder, mode)
+
+
+def _claim(folder: Path, mode: int) -> None:
+    import stat
+
+    from devstack.errors import UsageError
+
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid():
+        what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else f"owned by uid {st.st_uid}"
+        raise UsageError(f"{folder} is {what}; devstack keeps its socket, lock and logs only in folders "
+                         f"of its own user. Remove {folder} and run again.")
+    if stat.S_IMODE(st.st_mode) & ~mode:
+        os.chmod(folder, stat.S_IMODE(st.st_mode) & mode)

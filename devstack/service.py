@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -243,7 +244,9 @@ class Service:
             self.ctx.event(f"{name} stopped")
             raise
         except Exception as exc:  # a bug in devstack must not leave a service in limbo or a child behind
-            self.ctx.event(f"{name}: internal error ({type(exc).__name__}: {exc}); stopping it")
+            # The traceback too (in devstack.log and on the terminal): it is the bug report.
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            self.ctx.event(f"{name}: internal error ({type(exc).__name__}: {exc}); stopping it\n{trace}")
             if self.child is not None:
                 self.child.kill()
                 self.child = None

@@ -32,10 +32,10 @@ def use_colour(stream: BinaryIO | None = None) -> bool:
 class TerminalSink:
     def __init__(self, out: BinaryIO, names: list[str], colour: bool) -> None:
         self._out = out
-        self._colour = colour
+        self.colour = colour
         self.width = max([len(n) for n in [*names, "devstack"]])
         self._prefixes: dict[str, bytes] = {}
-        self._colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(names)}
+        self.colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(names)}
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         self.dropped_lines = 0
@@ -58,8 +58,8 @@ class TerminalSink:
         part = self._prefixes.get(name)
         if part is None:
             padded = name.ljust(self.width)
-            if self._colour:
-                colour = DEVSTACK_COLOUR if name == "devstack" else self._colours.get(name, "37")
+            if self.colour:
+                colour = DEVSTACK_COLOUR if name == "devstack" else self.colours.get(name, "37")
                 padded = f"\x1b[{colour}m{padded} |\x1b[0m "
             else:
                 padded = f"{padded} | "

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "devstack"
 
 # Lower layers first; a module may import only from its own layer or the ones before it.
 LAYERS = [
-    {"errors", "durations", "specs", "states", "clock", "suggest", "paths", "protocol", "coalesce"},
+    {"errors", "durations", "specs", "states", "clock", "suggest", "paths", "protocol", "coalesce", "ansi"},
     {"config", "procfile", "policy", "env", "logfile", "health", "terminal", "render"},
     {"spawn", "requirements", "signatures", "logs"},
     {"ports", "listeners", "preflight", "client"},
