@@ -77,6 +77,7 @@ class App:
         self.redactor = Redactor()
         self._signals = 0
         self._shutdown_task: asyncio.Task[None] | None = None
+        self._own_sockets: dict[str, set[int]] = {}  # per service: see listeners.find_impostor
 
     def run(self) -> int:
         self.paths.make_private_dirs()
@@ -107,7 +108,8 @@ class App:
         if target is None:
             return None
         pids = {p.pid for p in spawn.tree(pid)}
-        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, pids, started_at)
+        known = self._own_sockets.setdefault(spec.name, set())
+        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, pids, started_at, known)
 
     async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
         target = listeners.probe_target(spec.health) if spec.health else None

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from devstack.ports import listeners
+from devstack.ports import listeners, listening_sockets, socket_inodes
 from devstack.spawn import describe
 from devstack.specs import HealthSpec, ProbeKind
 
@@ -100,14 +100,35 @@ def explain_mismatch(name: str, target: Target, listening: list[tuple[str, int]]
     return f"{name} listens on {shown}, not on port {target.port} that the probe dials"
 
 
-def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: float) -> str | None:
+def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: float,
+                  known: set[int] | None = None) -> str | None:
     """When the probed port is answered by a process outside the service's tree that was there
     before the service started, say so. Processes created after the service started (a container
-    runtime's proxy, say) are given the benefit of the doubt."""
+    runtime's proxy, say) are given the benefit of the doubt.
+
+    This runs at every probe of a healthy service, so the common answer, "the service itself",
+    is made cheap: `known` (kept by the caller per service) remembers the inodes of the tree's
+    own listening sockets on the port; while one of them is still open in the tree, nothing
+    changed (a socket never changes its port). Only then are the socket tables read again."""
     if not _is_local(target.host):
         return None
+    if known:
+        own = socket_inodes(tree_pids)
+        if own is not None and known & own:
+            return None
+        known.clear()
     # Only sockets that would accept the probe's connection count: a service listening on
     # 127.0.0.1:P does not vouch for whoever answers the probe on [::1]:P.
+    sockets = listening_sockets(target.port)
+    if sockets is not None:
+        accepted = {inode for ip, inode in sockets if _serves(ip, target)}
+        if not accepted:
+            return None
+        own = socket_inodes(tree_pids)
+        if own is not None and accepted & own:
+            if known is not None:
+                known.update(accepted & own)
+            return None
     holders = listeners(target.port, accepts=lambda ip: _serves(ip, target))
     if not holders or any(p.pid in tree_pids for p in holders):
         return None

@@ -978,7 +978,8 @@ health = {{ http = "http://localhost:{port}/", interval = "200ms" }}
         finally:
             poller.stop()
         bound = next(e.mono_ns / 1e9 for e in side_events(side) if e.name == "api" and e.event == "bind")
-        samples = [s for s in poller.results if s is not None]
+        # One more sample once `up -d` has returned: it may return within the poller's interval.
+        samples = [s for s in [*poller.results, lenient_sampler(stack)()] if s is not None]
         early = [(t1, data) for _t0, t1, data in samples if t1 < bound and states(data)["api"] == "healthy"]
         seen = [data for _t0, t1, data in samples if t1 < bound]
         blamed = any(f"answered by pid {impostor.pid}" in (s["health"]["error"] or "")

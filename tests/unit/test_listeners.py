@@ -1,0 +1,41 @@
+"""The impostor check on real sockets: the service's own listening socket, remembered; a port
+held by another process that was there first."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from devstack.listeners import Target, find_impostor
+from devstack.ports import listening_sockets
+
+
+def test_own_socket_is_no_impostor_and_is_remembered() -> None:
+    with socket.socket() as own:
+        own.bind(("127.0.0.1", 0))
+        own.listen()
+        port = own.getsockname()[1]
+        assert [ip for ip, _inode in listening_sockets(port) or []] == ["127.0.0.1"]
+        known: set[int] = set()
+        assert find_impostor("api", Target("localhost", port), {os.getpid()}, time.time(), known) is None
+        assert known  # the next check only looks at the tree's open sockets
+        assert find_impostor("api", Target("localhost", port), {os.getpid()}, time.time(), known) is None
+
+
+def test_a_port_held_by_an_older_process_is_named() -> None:
+    code = ("import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+            "print(s.getsockname()[1], flush=True); time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        port = int(holder.stdout.readline())
+        known = {123456789}  # a stale memory of a socket the tree no longer holds
+        found = find_impostor("api", Target("127.0.0.1", port), {os.getpid()}, time.time() + 60, known)
+        assert found is not None and f"pid {holder.pid}" in found and "not by api" in found
+        assert not known
+    finally:
+        holder.kill()
+        holder.wait()
