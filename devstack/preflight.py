@@ -46,7 +46,7 @@ from devstack.env import (
     venv_python,
 )
 from devstack.paths import StatePaths, stack_id
-from devstack.ports import listeners
+from devstack.ports import listeners, listening_sockets
 from devstack.spawn import TAG_VAR
 from devstack.specs import ProbeKind, ServiceSpec, StackSpec
 from devstack.suggest import closest
@@ -561,6 +561,10 @@ def system_port_owner(stack: StackSpec) -> PortOwner:
     sockets psutil cannot attribute (another user's process)."""
 
     def owner(port: int) -> list[PortHolder]:
+        if listening_sockets(port) == []:
+            # Nobody listens, as the socket tables say: free (skip psutil's scan of every
+            # process's sockets, which sits on the path to each service's first start).
+            return [PortHolder(None)] if _bind_refused(port) else []
         procs = listeners(port)
         if not procs:
             return [PortHolder(None)] if _bind_refused(port) else []
