@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -312,10 +313,11 @@ def test_unwritable_log_dir_never_raises_counts_drops_and_recovers(tmp_path: Pat
     assert "4 lines not written" in records[0].text and records[1].text == "e"
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.skipif(not os.path.exists("/dev/full") or os.geteuid() != 0,
+                    reason="needs root, to make a /dev/full device node (a symlink is refused)")
 def test_disk_full_drops_exact_counts_and_resumes(tmp_path: Path) -> None:
     path = tmp_path / "api.log"
-    path.symlink_to("/dev/full")  # every write fails with ENOSPC
+    os.mknod(path, stat.S_IFCHR | 0o600, os.stat("/dev/full").st_rdev)  # every write: ENOSPC
     clock = FakeClock()
     log = LogFile(path, clock=clock)
     log.write("stdout", [b"x"] * 10, T0)
@@ -333,6 +335,17 @@ def test_disk_full_drops_exact_counts_and_resumes(tmp_path: Path) -> None:
     assert records[0].stream == "devstack" and "ENOSPC" in records[0].text
     assert "15 lines not written" in records[0].text
     assert log.dropped_lines == 15 and not log.degraded
+
+
+def test_a_symlink_in_place_of_the_log_file_is_never_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "api.log").symlink_to(victim)
+    log = LogFile(tmp_path / "api.log", clock=FakeClock())
+    log.write("stdout", [b"x"], T0)
+    log.close()
+    assert victim.read_text() == "precious\n"
+    assert log.last_error is not None and "symbolic link" in log.last_error
 
 
 def test_log_dir_removed_while_running_is_recreated(tmp_path: Path) -> None:
