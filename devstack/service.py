@@ -387,8 +387,15 @@ class Service:
         impostor: str | None = None  # who answers the probe, when it is not the service
         mismatch: str | None = None  # where the service listens, when the probe fails
         next_look = 0.0
+        # Has anything answered this run's probe yet (see run_probe's tcp_first)? The first probe
+        # is a whole one all the same: it loads the HTTP machinery (~60 ms of imports on the
+        # first request) while the service boots, not in the moment it becomes ready.
+        answered, first = False, True
         while True:
-            result = await run_probe(health, client=ctx.http, cwd=spec.cwd, env=env)
+            result = await run_probe(health, client=ctx.http, cwd=spec.cwd, env=env,
+                                     tcp_first=self.state == State.STARTING and not answered and not first)
+            first = False
+            answered = answered or result.ok or result.address is not None
             since_start = ctx.clock.monotonic() - self._started_mono
             delay = policy.probe_delay(self.state, since_start, health.interval)
             if self.state in (State.STARTING, State.HEALTHY, State.UNHEALTHY):

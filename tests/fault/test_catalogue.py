@@ -20,7 +20,6 @@ import itertools
 import os
 import pwd
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from typing import Any
 
 import pytest
 from harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
+from pty_harness import on_pty
 
 from devstack import client
 from devstack.errors import DevstackError
@@ -1094,48 +1094,6 @@ class TerminalInjection(KnownBug):
 DANGEROUS = re.compile(rb"\x1b\[2J|\x1b\[H|\x1b\]52;|\x1b\]0;|\x1b\[\d*A|\x1b\[2K")
 
 
-class PtyCapture(threading.Thread):
-    """Reads a pty master until EIO/EOF or stop()."""
-
-    def __init__(self, fd: int) -> None:
-        super().__init__(daemon=True)
-        self.fd = fd
-        self.data = bytearray()
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            ready, _, _ = select.select([self.fd], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:
-                return
-            if not chunk:
-                return
-            self.data += chunk
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(5)
-
-
-def on_pty(stack: Stack, *args: str) -> tuple[subprocess.Popen[bytes], int, PtyCapture]:
-    """`devstack ARGS` with a pty as stdin/stdout/stderr (colour on), output captured."""
-    master, slave = os.openpty()
-    env = stack.env()
-    env.pop("NO_COLOR", None)
-    env["TERM"] = "xterm"
-    proc = subprocess.Popen([PY, "-m", "devstack", *args], cwd=stack.root, env=env, stdin=slave, stdout=slave,
-                            stderr=slave, start_new_session=True)
-    os.close(slave)
-    stack.background.append(proc)
-    capture = PtyCapture(master)
-    capture.start()
-    return proc, master, capture
-
-
 def terminal_findings(out: bytes) -> dict[str, int]:
     lines = [line[:-1] if line.endswith(b"\r") else line for line in out.split(b"\n")]
     bleed = 0
@@ -1159,10 +1117,12 @@ def test_terminal_control_sequences_from_a_service_never_reach_the_terminal(stac
 [services.ansi]
 command = {q([PY, "ansi.py", "ansi", str(side)])}
 """)
-    up, up_master, up_out = on_pty(stack, "up")
+    up_run = on_pty(stack, "up")
+    up, up_master, up_out = up_run.proc, up_run.master, up_run.reader
     try:
         wait_until(lambda: b"plain line after" in up_out.data, 30, "the service's lines on the terminal")
-        logs, logs_master, logs_out = on_pty(stack, "logs", "ansi", "-n", "100")
+        logs_run = on_pty(stack, "logs", "ansi", "-n", "100")
+        logs, logs_master, logs_out = logs_run.proc, logs_run.master, logs_run.reader
         assert logs.wait(30) == 0
         logs_out.stop()
         os.close(logs_master)

@@ -793,3 +793,25 @@ def test_run_probe_refuses_log_probes(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="not polled"):
         asyncio.run(go())
+
+
+def test_tcp_first_refusal_reads_like_the_http_one() -> None:
+    """While a service starts, an HTTP probe first only connects (cheap); its refusal reads the
+    same as the HTTP probe's."""
+    from devstack.health import LazyHttpClient
+
+    port = closed_port()
+    spec = http_spec(f"http://localhost:{port}/")
+
+    async def both() -> tuple[ProbeResult, ProbeResult]:
+        lazy = LazyHttpClient()
+        try:
+            gated = await run_probe(spec, client=lazy, cwd=Path("."), env={}, tcp_first=True)
+            plain = await run_probe(spec, client=lazy, cwd=Path("."), env={})
+        finally:
+            await lazy.aclose()
+        return gated, plain
+
+    gated, plain = asyncio.run(both())
+    assert not gated.ok and gated.error == plain.error
+    assert gated.error is not None and gated.error.startswith("connection refused on 127.0.0.1")
