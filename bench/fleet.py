@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 from common import PY, Bench, clean_env, devstack, stop_tree
+from kit import supervisord_conf
 
 # Tool names as they appear in the table, in the order they run within a repetition.
 DEVSTACK = "devstack"
@@ -100,25 +101,13 @@ def write_procfile(workdir: Path, services: Services) -> Path:
 
 
 def write_supervisord_conf(workdir: Path, services: Services, autorestart: str = "false") -> Path:
-    lines = [
-        "[unix_http_server]", f"file={workdir}/supervisor.sock", "",
-        "[supervisord]", "nodaemon=true", f"logfile={workdir}/supervisord.log",
-        f"pidfile={workdir}/supervisord.pid", f"childlogdir={workdir}", "loglevel=info", "",
-        "[rpcinterface:supervisor]",
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-        "[supervisorctl]", f"serverurl=unix://{workdir}/supervisor.sock", "",
-    ]
-    for name, argv in services.items():
-        lines += [f"[program:{name}]", f"command={shlex.join(argv)}", f"directory={workdir}",
-                  "startsecs=0", f"autorestart={autorestart}", "redirect_stderr=true",
-                  f"stdout_logfile={supervisord_log(workdir, name)}", "stdout_logfile_maxbytes=0",
-                  "stopasgroup=true", "killasgroup=true", ""]
+    programs = {name: {"command": shlex.join(argv), "startsecs": 0, "autorestart": autorestart,
+                       "stdout_logfile": supervisord_log(workdir, name), "stdout_logfile_maxbytes": 0,
+                       "stopasgroup": "true", "killasgroup": "true"}
+                for name, argv in services.items()}
     # One group for all: supervisord stops one group at a time, ~0.3 s each, so with a group per
     # program stopping 100 of them takes 30-45 s. Starting is the same either way.
-    lines += ["[group:bench]", f"programs={','.join(services)}", ""]
-    path = workdir / "supervisord.conf"
-    path.write_text("\n".join(lines))
-    return path
+    return supervisord_conf(workdir, programs, group="bench")
 
 
 def supervisord_log(workdir: Path, name: str) -> Path:

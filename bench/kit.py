@@ -48,9 +48,11 @@ def free_port() -> int:
 # ----------------------------------------------------------------------------- supervisord
 
 
-def supervisord_conf(workdir: Path, programs: Mapping[str, Mapping[str, object]]) -> Path:
+def supervisord_conf(workdir: Path, programs: Mapping[str, Mapping[str, object]],
+                     group: str | None = None) -> Path:
     """A supervisord.conf in `workdir`: foreground, its socket in the workdir, one [program:NAME]
-    per entry (keys as supervisord spells them; command given as a plain string)."""
+    per entry (keys as supervisord spells them; command given as a plain string), and with
+    `group` all programs in one [group:GROUP]."""
     lines = [
         "[unix_http_server]", f"file={workdir}/supervisor.sock", "",
         "[supervisord]", "nodaemon=true", f"logfile={workdir}/supervisord.log",
@@ -65,6 +67,8 @@ def supervisord_conf(workdir: Path, programs: Mapping[str, Mapping[str, object]]
                     "redirect_stderr": "true", **keys}
         lines += [f"{key}={value}" for key, value in settings.items()]
         lines.append("")
+    if group is not None:
+        lines += [f"[group:{group}]", f"programs={','.join(programs)}", ""]
     conf = workdir / "supervisord.conf"
     conf.write_text("\n".join(lines))
     return conf
