@@ -79,6 +79,7 @@ class App:
         self._signals = 0
         self._shutdown_task: asyncio.Task[None] | None = None
         self._own_sockets: dict[str, set[int]] = {}  # per service: see listeners.find_impostor
+        self._tag_prefix = f"{stack_id(stack.root)}/"  # "<stack id>/": each child's tag is this + name
         self._checks = ThreadPoolExecutor(1, thread_name_prefix="devstack-checks")
 
     def run(self) -> int:
@@ -116,7 +117,8 @@ class App:
             return None
         pids = {p.pid for p in spawn.tree(pid)}
         known = self._own_sockets.setdefault(spec.name, set())
-        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, pids, started_at, known)
+        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, pids, started_at, known,
+                                       self._tag_prefix + spec.name)
 
     async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
         target = listeners.probe_target(spec.health) if spec.health else None
@@ -148,7 +150,7 @@ class App:
                                 preflight=self._preflight, diagnose=self._diagnose,
                                 find_impostor=self._find_impostor,
                                 explain_probe_failure=self._explain_probe_failure,
-                                tag_prefix=f"{stack_id(self.stack.root)}/")
+                                tag_prefix=self._tag_prefix)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown)
         await server.start()
         self._write_info(supervisor)

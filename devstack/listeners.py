@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from devstack.ports import listeners, listening_sockets, socket_inodes
-from devstack.spawn import describe
+from devstack.spawn import describe, tag_of
 from devstack.specs import HealthSpec, ProbeKind
 
 
@@ -101,7 +101,7 @@ def explain_mismatch(name: str, target: Target, listening: list[tuple[str, int]]
 
 
 def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: float,
-                  known: set[int] | None = None) -> str | None:
+                  known: set[int] | None = None, tag: str | None = None) -> str | None:
     """When the probed port is answered by a process outside the service's tree that was there
     before the service started, say so. Processes created after the service started (a container
     runtime's proxy, say) are given the benefit of the doubt.
@@ -109,7 +109,9 @@ def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: fl
     This runs at every probe of a healthy service, so the common answer, "the service itself",
     is made cheap: `known` (kept by the caller per service) remembers the inodes of the tree's
     own listening sockets on the port; while one of them is still open in the tree, nothing
-    changed (a socket never changes its port). Only then are the socket tables read again."""
+    changed (a socket never changes its port). Only then are the socket tables read again.
+    A holder carrying the service's own `tag` is the service too (a child that left the tree
+    with setsid, say)."""
     if not _is_local(target.host):
         return None
     if known:
@@ -130,7 +132,7 @@ def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: fl
                 known.update(accepted & own)
             return None
     holders = listeners(target.port, accepts=lambda ip: _serves(ip, target))
-    if not holders or any(p.pid in tree_pids for p in holders):
+    if not holders or any(p.pid in tree_pids or (tag is not None and tag_of(p) == tag) for p in holders):
         return None
     for proc in holders:
         with contextlib.suppress(psutil.Error):

@@ -399,16 +399,16 @@ class Service:
             since_start = ctx.clock.monotonic() - self._started_mono
             delay = policy.probe_delay(self.state, since_start, health.interval)
             if self.state in (State.STARTING, State.HEALTHY, State.UNHEALTHY):
-                # Don't trust a passing probe before looking at who answers it (at most once a
-                # second: it scans sockets); explain a failing one by where the service listens.
-                # Also once up: a service that stops listening must not stay healthy on the
-                # strength of another process answering the same port on the other family.
-                if since_start >= next_look:
+                # Never trust a passing probe without looking at who answers it, also once up: a
+                # service that stops listening must not stay healthy on the strength of another
+                # process answering the same port on the other family. (Cheap: the service's own
+                # socket is remembered.) Explain a failing one by where the service listens, at
+                # most once a second: that scans every socket of the machine.
+                if result.ok:
+                    impostor = await ctx.find_impostor(spec, pid, self.started_at or 0.0)
+                elif since_start >= next_look:
                     next_look = since_start + 1.0
-                    if result.ok:
-                        impostor = await ctx.find_impostor(spec, pid, self.started_at or 0.0)
-                    else:
-                        impostor, mismatch = None, await ctx.explain_probe_failure(spec, pid)
+                    impostor, mismatch = None, await ctx.explain_probe_failure(spec, pid)
                 if result.ok and impostor:
                     result = ProbeResult(False, impostor, result.response_time_ms, result.address)
                     delay = max(delay, 0.25)  # the port is taken: no point in probing fast

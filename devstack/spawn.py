@@ -230,7 +230,8 @@ def _widen_pipe(pipe: asyncio.BaseTransport | None) -> None:
 # --------------------------------------------------------------------------- process trees
 
 
-def _tag_of(proc: psutil.Process) -> str | None:
+def tag_of(proc: psutil.Process) -> str | None:
+    """The process's devstack tag (None: untagged, gone, or not ours to read)."""
     try:
         return proc.environ().get(TAG_VAR)
     except (psutil.Error, OSError):
@@ -266,7 +267,7 @@ def _tagged_by_psutil(prefix: str) -> list[psutil.Process]:
     for proc in psutil.process_iter():
         if proc.pid == me:
             continue
-        tag = _tag_of(proc)
+        tag = tag_of(proc)
         if tag is not None and tag.startswith(prefix):
             found.append(proc)
     return found

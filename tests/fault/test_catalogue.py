@@ -15,7 +15,6 @@ error of a service, the exit code of a command), it is the thing under test.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import os
 import pwd
@@ -24,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ground_truth import Poller as BasePoller
+from ground_truth import alive, control, fd_count, lock_is_free, pctl, rss_mb, states, supervisor_pid
 from harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
 from pty_harness import on_pty
 
-from devstack import client
 from devstack.errors import DevstackError
 from devstack.paths import StatePaths, stack_id
 
@@ -332,14 +331,6 @@ def side_events(path: Path, name: str | None = None, event: str | None = None) -
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return raw[raw.rindex(b")") + 2:].split()[0] != b"Z"
-
-
 def procs_with(tag: str, also: bytes | None = None) -> list[int]:
     """Live processes whose environment carries the test's tag (H-tag), and `also` when given."""
     want = f"{TEST_TAG}={tag}".encode()
@@ -356,37 +347,6 @@ def procs_with(tag: str, also: bytes | None = None) -> list[int]:
     return found
 
 
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_mb(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def pctl(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def control(stack: Stack, verb: str, timeout: float = 10.0, **args: Any) -> Any:
-    return client.call(StatePaths.of(stack.root).socket, verb, io_timeout=timeout, **args)
-
-
-def supervisor_pid(stack: Stack) -> int:
-    return int(control(stack, "ping")["pid"])
-
-
-def states(data: dict[str, Any]) -> dict[str, str]:
-    return {s["name"]: s["state"] for s in data["services"]}
-
-
 def service_of(data: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in data["services"] if s["name"] == name)
 
@@ -400,25 +360,7 @@ def status_or_none(stack: Stack) -> tuple[float, dict[str, Any] | None]:
         return t, None
 
 
-class Poller(threading.Thread):
-    """Calls `sample()` every `interval` s on its own thread until stopped; keeps the results."""
-
-    def __init__(self, sample: Callable[[], Any], interval: float) -> None:
-        super().__init__(daemon=True)
-        self._sample = sample
-        self._interval = interval
-        self._stop_event = threading.Event()
-        self.results: list[Any] = []
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.results.append(self._sample())
-            self._stop_event.wait(self._interval)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(10)
-
+class Poller(BasePoller):
     def statuses(self, after: float = 0.0) -> list[tuple[float, dict[str, Any]]]:
         return [(t, d) for t, d in list(self.results) if d is not None and t >= after]
 
@@ -457,19 +399,6 @@ def watch_for(seconds: float, check: Callable[[], list[Any]]) -> list[Any]:
         found = check()
         time.sleep(0.02)
     return found or check()
-
-
-def lock_is_free(root: Path) -> bool:
-    path = StatePaths.of(root).lock
-    if not path.exists():
-        return True
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return True
 
 
 def http_service(name: str, port: int, side: Path, mode: str, mode_file: Path | None = None,

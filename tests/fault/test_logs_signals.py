@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ground_truth import Poller, cmdline, control, lock_is_free, pctl, rss_mb, states, supervisor_pid
 from harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
 from pty_harness import on_pty
 
-from devstack import client
 from devstack.errors import DevstackError
 from devstack.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE
 from devstack.paths import StatePaths
@@ -180,64 +180,6 @@ def tagged_pids(tag: str, pids: list[int] | None = None) -> list[int]:
     return found
 
 
-def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def pctl(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def control(stack: Stack, verb: str, timeout: float = 10.0, **args: Any) -> Any:
-    return client.call(StatePaths.of(stack.root).socket, verb, io_timeout=timeout, **args)
-
-
-def states(data: dict[str, Any]) -> dict[str, str]:
-    return {s["name"]: s["state"] for s in data["services"]}
-
-
-class Poller(threading.Thread):
-    """Calls `sample()` every `interval` s on its own thread until stopped; keeps the results."""
-
-    def __init__(self, sample: Callable[[], Any], interval: float) -> None:
-        super().__init__(daemon=True)
-        self._sample = sample
-        self._interval = interval
-        self._stop_event = threading.Event()
-        self.results: list[Any] = []
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            try:
-                self.results.append(self._sample())
-            except Exception as exc:  # a failed sample is a finding, not a crash of the poller
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            self._stop_event.wait(self._interval)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(10)
-
-
 @dataclass
 class StatusSample:
     t0: float  # monotonic, request sent
@@ -259,10 +201,6 @@ def status_sampler(stack: Stack, supervisor_pid: int | None = None) -> Callable[
                             rss_mb(supervisor_pid) if supervisor_pid else 0.0)
 
     return sample
-
-
-def supervisor_pid(stack: Stack) -> int:
-    return int(control(stack, "ping")["pid"])
 
 
 def no_traceback(stack: Stack) -> None:
@@ -1333,19 +1271,6 @@ stop_timeout = "{stop_timeout}"
     return side
 
 
-def lock_is_free(stack: Stack) -> bool:
-    import fcntl
-
-    path = StatePaths.of(stack.root).lock
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return True
-
-
 def test_ctrl_c_twice_on_a_pty_kills_everything_at_once(stack: Stack, figure: Figure, soak: bool) -> None:
     """R41: foreground `up` on a real pty, services (and their children) ignore SIGTERM with
     stop_timeout 30 s. Ctrl-C to the foreground group, again 300 ms later: exit 130 within 1 s of
@@ -1386,7 +1311,7 @@ def test_ctrl_c_twice_on_a_pty_kills_everything_at_once(stack: Stack, figure: Fi
         assert b"SIGINT received" in out and b"killing every service now" in out, out[-1500:]
         assert not survivors_at_exit, [cmdline(p) for p in survivors_at_exit]
         assert not StatePaths.of(stack.root).socket.exists()
-        assert lock_is_free(stack)
+        assert lock_is_free(stack.root)
         assert not ints, ints
         no_traceback(stack)
     figure("runs", runs, "runs", None)
@@ -1431,7 +1356,7 @@ health = {{ tcp = "127.0.0.1:{port}" }}
         assert "SIGHUP received" in said and "all services stopped" in said, said[-1000:]
         assert len(exits) == 2, exits  # each service got its SIGTERM and stopped on its own
         assert not StatePaths.of(stack.root).socket.exists()
-        assert lock_is_free(stack)
+        assert lock_is_free(stack.root)
         assert code == 129, code
         no_traceback(stack)
     figure("runs", runs, "runs", None)

@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from ground_truth import cmdline, fd_count, supervisor_pid
 from harness import PY, Stack, free_port, port_is_free, q, wait_until
 
 HELPERS = Path(__file__).parent / "helpers"
@@ -101,13 +102,6 @@ def tagged(tag: str) -> list[Proc]:
     return found
 
 
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "?"
-
-
 def describe(procs: list[Proc]) -> str:
     return "; ".join(f"{p.pid} {cmdline(p.pid)[:120]}" for p in procs)
 
@@ -149,10 +143,6 @@ def zombie_children(parent: int) -> int:
         if st is not None and st.ppid == parent and st.state == "Z":
             count += 1
     return count
-
-
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def rss_kb(pid: int) -> int:
@@ -225,12 +215,6 @@ def safe(path: Path) -> str:
     text = str(path)
     assert shlex.quote(text) == text, f"test paths must need no quoting: {text}"
     return text
-
-
-def supervisor_pid(stack: Stack) -> int:
-    pid = stack.status()["supervisor"]["pid"]
-    assert isinstance(pid, int), pid
-    return pid
 
 
 def supervisors(tag: str) -> list[Proc]:

@@ -40,6 +40,7 @@ from typing import Any
 
 import psutil
 import pytest
+from ground_truth import alive
 from harness import PY, Run, Stack, free_port, q, wait_until
 
 SERVICE = "web"
@@ -108,13 +109,6 @@ def supervisor_info(stack: Stack) -> dict[str, Any]:
     info = json.loads((stack.root / ".devstack" / "run" / "supervisor.json").read_text())
     assert isinstance(info, dict)
     return info
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def tracebacks(stack: Stack) -> list[str]:
@@ -906,8 +900,6 @@ class SlowClients(threading.Thread):
             selector.unregister(key.fileobj)
             key.fileobj.close()  # type: ignore[union-attr]
         selector.close()
-
-
 
 
 def test_slow_connections_do_not_starve_the_owner(stack: Stack, figure: Callable[..., None]) -> None:

@@ -39,3 +39,22 @@ def test_a_port_held_by_an_older_process_is_named() -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_holder_carrying_the_service_tag_is_the_service() -> None:
+    """A child that left the tree (setsid) still carries the service's tag: not an impostor."""
+    from devstack.spawn import TAG_VAR
+
+    code = ("import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+            "print(s.getsockname()[1], flush=True); time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, TAG_VAR: "abc123/api"})
+    try:
+        assert holder.stdout is not None
+        port = int(holder.stdout.readline())
+        target = Target("127.0.0.1", port)
+        assert find_impostor("api", target, {os.getpid()}, time.time() + 60, set(), "abc123/api") is None
+        assert find_impostor("api", target, {os.getpid()}, time.time() + 60, set(), "abc123/web") is not None
+    finally:
+        holder.kill()
+        holder.wait()
