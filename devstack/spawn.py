@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import os
 import re
 import signal
@@ -208,23 +207,7 @@ class AsyncioSpawner:
         except OSError as exc:
             reason = errno.errorcode.get(exc.errno or 0, "error")
             raise SpawnError(f"could not start {argv[0]}: {exc.strerror or reason}") from None
-        for fd in (1, 2):
-            _widen_pipe(transport.get_pipe_transport(fd))
         return AsyncioChild(transport, protocol, env.get(TAG_VAR))
-
-
-PIPE_SIZE = 1 << 20  # Linux's default pipe-max-size for unprivileged users
-
-
-def _widen_pipe(pipe: asyncio.BaseTransport | None) -> None:
-    """A 1 MiB pipe instead of 64 KiB: a chatty service blocks (and wakes us) 16× less often,
-    and each read hands the log hub a bigger chunk. Best effort: not Linux, or a lower limit."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    info = pipe.get_extra_info("pipe") if pipe is not None else None
-    if set_size is None or info is None:
-        return
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(info.fileno(), set_size, PIPE_SIZE)
 
 
 # --------------------------------------------------------------------------- process trees
