@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from devstack import listeners, preflight, signatures, spawn
+from devstack import health, listeners, preflight, signatures, spawn
 from devstack.clock import SystemClock
 from devstack.control import ControlServer
 from devstack.env import Redactor, build_env, find_venv
@@ -112,7 +112,7 @@ class App:
         return preflight.blocking_error(findings)
 
     async def _find_impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
-        target = listeners.probe_target(spec.health) if spec.health else None
+        target = health.probe_target(spec.health) if spec.health else None
         if target is None:
             return None
         pids = {p.pid for p in spawn.tree(pid)}
@@ -121,7 +121,7 @@ class App:
                                        self._tag_prefix + spec.name)
 
     async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
-        target = listeners.probe_target(spec.health) if spec.health else None
+        target = health.probe_target(spec.health) if spec.health else None
         if target is None:
             return None
         listening = await asyncio.to_thread(listeners.tree_listeners, pid)

@@ -88,6 +88,32 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class Target:
+    """Where a probe connects."""
+
+    host: str
+    port: int
+
+
+def probe_target(health: HealthSpec) -> Target | None:
+    """The host and port an http or tcp probe dials (None for cmd/log probes, or a bad target)."""
+    if health.kind == ProbeKind.HTTP:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(health.target)
+        try:
+            port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)
+        except ValueError:  # a port out of range
+            return None
+        return Target(parts.hostname, port) if parts.hostname else None
+    if health.kind == ProbeKind.TCP:
+        host, _, port_text = health.target.rpartition(":")
+        with contextlib.suppress(ValueError):
+            return Target(host.strip("[]"), int(port_text))
+    return None
+
+
+@dataclass(frozen=True)
 class _Attempt:
     """One connection attempt to one address, before attempts are merged into a result."""
 
@@ -512,17 +538,11 @@ async def probe_tcp(health: HealthSpec) -> ProbeResult:
 
 def _tcp_twin(health: HealthSpec) -> HealthSpec | None:
     """The tcp probe of the host and port an http probe dials (None for a URL it cannot read)."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(health.target)
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
+    target = probe_target(health)
+    if target is None:
         return None
-    if not parts.hostname or port is None:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return HealthSpec(ProbeKind.TCP, f"{host}:{port}", timeout=health.timeout)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return HealthSpec(ProbeKind.TCP, f"{host}:{target.port}", timeout=health.timeout)
 
 
 # --------------------------------------------------------------------------- cmd

@@ -12,35 +12,12 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import psutil
 
+from devstack.health import Target
 from devstack.ports import listeners, listening_sockets, socket_inodes
-from devstack.spawn import describe, tag_of
-from devstack.specs import HealthSpec, ProbeKind
-
-
-@dataclass(frozen=True)
-class Target:
-    host: str
-    port: int
-
-
-def probe_target(health: HealthSpec) -> Target | None:
-    """The host and port an http or tcp probe dials (None for cmd/log probes)."""
-    if health.kind == ProbeKind.HTTP:
-        parts = urlsplit(health.target)
-        if not parts.hostname:
-            return None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return Target(parts.hostname, port)
-    if health.kind == ProbeKind.TCP:
-        host, _, port_text = health.target.rpartition(":")
-        with contextlib.suppress(ValueError):
-            return Target(host.strip("[]"), int(port_text))
-    return None
+from devstack.spawn import describe, tag_of, tree
 
 
 def _listening(procs: Iterable[psutil.Process]) -> list[tuple[str, int]]:
@@ -56,12 +33,7 @@ def _listening(procs: Iterable[psutil.Process]) -> list[tuple[str, int]]:
 
 def tree_listeners(pid: int) -> list[tuple[str, int]]:
     """(ip, port) of every listening TCP socket of the process and its descendants."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-    return _listening(procs)
+    return _listening(tree(pid))
 
 
 def _family(host: str) -> int | None:

@@ -9,6 +9,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,22 @@ from harness import Stack
 
 from devstack import client
 from devstack.paths import StatePaths
+
+
+@dataclass
+class SideEvent:
+    """One line of a helper program's side log: its own account of a start, bind or exit."""
+
+    name: str
+    event: str
+    pid: int
+    mono_ns: int
+    wall_ns: int
+    detail: str
+
+    @property
+    def t(self) -> float:
+        return self.mono_ns / 1e9
 
 
 class Poller(threading.Thread):

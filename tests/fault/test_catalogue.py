@@ -25,7 +25,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -33,7 +32,17 @@ from typing import Any
 
 import pytest
 from ground_truth import Poller as BasePoller
-from ground_truth import alive, control, fd_count, lock_is_free, pctl, rss_mb, states, supervisor_pid
+from ground_truth import (
+    SideEvent,
+    alive,
+    control,
+    fd_count,
+    lock_is_free,
+    pctl,
+    rss_mb,
+    states,
+    supervisor_pid,
+)
 from harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
 from pty_harness import on_pty
 
@@ -300,20 +309,6 @@ time.sleep(600)
 
 
 # --------------------------------------------------------------------------- ground truth
-
-
-@dataclass
-class SideEvent:
-    name: str
-    event: str
-    pid: int
-    mono_ns: int
-    wall_ns: int
-    detail: str
-
-    @property
-    def t(self) -> float:
-        return self.mono_ns / 1e9
 
 
 def side_events(path: Path, name: str | None = None, event: str | None = None) -> list[SideEvent]:

@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ground_truth import Poller, cmdline, control, lock_is_free, pctl, rss_mb, states, supervisor_pid
+from ground_truth import (
+    Poller,
+    SideEvent,
+    cmdline,
+    control,
+    lock_is_free,
+    pctl,
+    rss_mb,
+    states,
+    supervisor_pid,
+)
 from harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
 from pty_harness import on_pty
 
@@ -108,16 +118,6 @@ def flood_line(name: str, seq: int, line_len: int) -> bytes:
 
 
 # --------------------------------------------------------------------------- ground truth
-
-
-@dataclass
-class SideEvent:
-    name: str
-    event: str
-    pid: int
-    mono_ns: int
-    wall_ns: int
-    detail: str
 
 
 def side_events(path: Path) -> list[SideEvent]:

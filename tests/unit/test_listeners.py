@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 
-from devstack.listeners import Target, find_impostor
+from devstack.health import Target
+from devstack.listeners import find_impostor
 from devstack.ports import listening_sockets
 
 
