@@ -92,7 +92,7 @@ def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeo
     if client.ping(paths.socket) is not None:
         _exit(_join_running(paths, stack, wanted, no_deps, wait_s))
     if detach:
-        _exit(_up_detached(opts, paths, stack, wanted, no_deps, wait_s))
+        _exit(_up_detached(paths, stack, wanted, no_deps, wait_s))
     from devstack.app import App
     from devstack.errors import AlreadyRunning
 
@@ -129,21 +129,19 @@ def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_dep
     return _wait_and_report(paths, _started_names(stack, wanted, no_deps), wait_s)
 
 
-def _up_detached(opts: Options, paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
+def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
                  wait_s: float | None) -> int:
+    from devstack.app import detached_main
+    from devstack.background import fork_supervisor
+
     paths.make_private_dirs()
-    argv = [sys.executable, "-m", "devstack"]
-    argv += ["--procfile", str(stack.source)] if stack.from_procfile else ["--file", str(stack.source)]
-    argv += ["_supervise", *wanted] + (["--no-deps"] if no_deps else [])
-    env = dict(os.environ)
-    env["NO_COLOR"] = "1"
-    with open(paths.supervisor_out, "ab") as out:
-        proc = subprocess.Popen(argv, cwd=stack.root, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps), stack.root, paths.supervisor_out)
     deadline = time.monotonic() + 30
-    while client.ping(paths.socket, timeout=1.0) is None:
-        code = proc.poll()
-        if code is not None and code != EXIT_LOST_RACE:
+    while (answering := client.ping(paths.socket, timeout=1.0)) is None:
+        code = _exit_code(pid)
+        if code == EXIT_LOST_RACE:
+            break
+        if code is not None:
             tail = paths.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
             raise DevstackError("the background supervisor exited at start (code "
                                 f"{code}): " + " / ".join(tail))
@@ -151,25 +149,17 @@ def _up_detached(opts: Options, paths: StatePaths, stack: StackSpec, wanted: lis
             raise DevstackError(f"the background supervisor did not open its control socket "
                                 f"{paths.socket} within 30 s; see {paths.supervisor_out}")
         time.sleep(0.01)
-    if proc.poll() == EXIT_LOST_RACE:
-        # Another `up` won the race to supervise this stack: ask it to start what we wanted.
+    if answering != pid:
+        # Another `up` won the race to supervise this stack (ours exits with EXIT_LOST_RACE):
+        # ask the winner to start what we wanted.
         return _join_running(paths, stack, wanted, no_deps, wait_s)
     return _wait_and_report(paths, _started_names(stack, wanted, no_deps), wait_s)
 
 
-@cli.command(name="_supervise", hidden=True)
-@click.argument("names", nargs=-1)
-@click.option("--no-deps", is_flag=True)
-@pass_options
-def supervise(opts: Options, names: tuple[str, ...], no_deps: bool) -> None:
-    from devstack.app import detached_main
-
-    code = detached_main(opts.stack(), list(names), no_deps)
-    # Everything is stopped, logged and unlocked: skip the interpreter's slow teardown, so that
-    # `down` (which waits for this process to end) returns ~0.1 s sooner.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+def _exit_code(pid: int) -> int | None:
+    """The exit code of our child `pid` once it has ended, else None."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    return os.waitstatus_to_exitcode(status) if done else None
 
 
 @cli.command()

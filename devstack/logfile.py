@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import heapq
+import math
 import os
 import re
 import time
@@ -107,6 +108,26 @@ class LineSplitter:
         if len(self._parts) > 1:
             self._parts = [b"".join(self._parts)]
         return self._parts[0] if self._parts else b""
+
+    def feed_block(self, chunk: bytes) -> bytes | None:
+        """The complete lines `chunk` finishes as one block, joined by `\\n` (none at its end),
+        or None (nothing consumed) where only `feed()` frames right: no newline in the chunk, a
+        `\\r` in it, a line that could reach `max_line`, a cut line going on.
+
+        The relay's hot path: a block is framed without one Python object per line.
+        """
+        end = chunk.rfind(b"\n")
+        if (end < 0 or self._continued or self._pending + len(chunk) > self.max_line or b"\r" in chunk
+                or (self._parts and self._parts[-1].endswith(b"\r"))):
+            return None
+        block = chunk[:end]
+        if self._parts:
+            self._parts.append(block)
+            block = b"".join(self._parts)
+        tail = chunk[end + 1 :]
+        self._parts = [tail] if tail else []
+        self._pending = len(tail)
+        return block
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if b"\n" not in chunk:
@@ -199,9 +220,24 @@ def decode_lines(lines: Sequence[bytes]) -> list[str]:
 # --------------------------------------------------------------------------- writing
 
 
+_second_text: tuple[float, str] = (-1.0, "")  # the last whole second formatted, and its text
+
+
 def format_timestamp(ts: float) -> str:
-    """`2026-11-26T05:39:45.123456Z` for a POSIX time: fixed width, so it sorts as text."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`2026-11-26T05:39:45.123456Z` for a POSIX time: fixed width, so it sorts as text.
+
+    Called for every chunk a service prints: the seconds' text is formatted once per second
+    (strftime is ~8 µs), the microseconds rounded as `datetime.fromtimestamp` rounds them."""
+    global _second_text
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:  # before 1970: modf keeps the sign
+        whole, micros = whole - 1, micros + 1_000_000
+    if whole != _second_text[0]:
+        _second_text = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second_text[1]}.{micros:06d}Z"
 
 
 def _describe(exc: OSError, path: Path) -> str:
@@ -281,11 +317,21 @@ class LogFile:
         come from a LineSplitter, so none holds a newline and the scan for them is skipped."""
         if not lines:
             return
-        payload, count = self._encode(stream, lines, ts, framed)
+        payload = self._encode(stream, lines, ts, framed)
+        self._write_payload(payload, ts)
+
+    def write_block(self, stream: str, block: bytes, ts: float) -> None:
+        """Append the lines of `block` (framed lines joined by `\\n`, see
+        `LineSplitter.feed_block`), all stamped `ts`: one record per line."""
+        prefix = self._prefix(stream, ts)
+        self._write_payload(prefix + block.replace(b"\n", b"\n" + prefix) + b"\n", ts)
+
+    def _write_payload(self, payload: bytes, ts: float) -> None:
         now = self._clock()
         if (self._fd is None or now >= self._next_check) and not self._ensure_open(now, ts):
-            self.dropped_lines += count
-            self._lost += count
+            lost = payload.count(b"\n")  # one per record: counted only when they are lost
+            self.dropped_lines += lost
+            self._lost += lost
             return
         self._append(payload, now)
 
@@ -300,7 +346,7 @@ class LogFile:
 
     # The hot path: one prefix per call, one join, one scan for stray newlines.
     def _encode(self, stream: str, lines: Sequence[bytes] | Sequence[str], ts: float,
-                framed: bool = False) -> tuple[bytes, int]:
+                framed: bool = False) -> bytes:
         prefix = self._prefix(stream, ts)
         if isinstance(lines[0], str):
             # backslashreplace: a lone surrogate in a str must not make the write raise.
@@ -313,7 +359,7 @@ class LogFile:
             # A line held a newline (a multi-line devstack message, a caller not using
             # LineSplitter): one record per physical line keeps the file parseable.
             return self._encode(stream, _split_embedded(lines), ts)
-        return payload, len(lines)
+        return payload
 
     def _prefix(self, stream: str, ts: float) -> bytes:
         if ts != self._stamp_ts:
@@ -351,7 +397,7 @@ class LogFile:
             note = "log file was removed or replaced while in use; reopened"
         self._reopened = False
         if note is not None:
-            payload, _ = self._encode("devstack", [note], ts)
+            payload = self._encode("devstack", [note], ts)
             dropped, lost = self.dropped_lines, self._lost
             self._append(payload, now)
             if self._fd is None:

@@ -19,6 +19,7 @@ from devstack.logfile import LineSplitter, LogFile
 from devstack.terminal import TerminalSink
 
 RING_LINES = 200
+RING_BYTES = 64 * 1024  # …of the last lines, for the failure reasons: a bound on memory too
 IDLE_FLUSH = 0.25  # a line left unfinished this long is shown anyway (`Password:`, `Compiling…`)
 PARTIAL_MARK = b" [partial]"  # marks such a line: the rest of it follows as a line of its own
 LineListener = Callable[[str, list[str]], None]  # (stream, lines)
@@ -32,13 +33,45 @@ class TimerHandle(Protocol):
 Schedule = Callable[[float, Callable[[], None]], TimerHandle]
 
 
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def clean_utf8(lines: list[bytes], block: bytes) -> list[bytes]:
     """The lines (joined: `block`) with invalid UTF-8 replaced by U+FFFD (fast path: valid)."""
-    try:
-        block.decode("utf-8")
+    if is_utf8(block):
         return lines
-    except UnicodeDecodeError:
-        return [line.decode("utf-8", "replace").encode("utf-8") for line in lines]
+    return [line.decode("utf-8", "replace").encode("utf-8") for line in lines]
+
+
+class RecentLines:
+    """The last RING_LINES lines a run printed, within about RING_BYTES: kept as the blocks they
+    came in (split and decoded only when a crash needs explaining, not for every chunk)."""
+
+    def __init__(self) -> None:
+        self._blocks: deque[bytes] = deque()  # each: whole lines joined by \n
+        self._bytes = 0
+
+    def add(self, block: bytes) -> None:
+        self._blocks.append(block)
+        self._bytes += len(block)
+        # Drop the oldest block while the rest alone hold RING_BYTES, or RING_LINES blocks
+        # (at least one line each).
+        while len(self._blocks) > 1 and (self._bytes - len(self._blocks[0]) >= RING_BYTES
+                                         or len(self._blocks) > RING_LINES):
+            self._bytes -= len(self._blocks.popleft())
+
+    def lines(self) -> list[str]:
+        lines = b"\n".join(self._blocks).split(b"\n")[-RING_LINES:]
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self._bytes = 0
 
 
 class ServiceLog:
@@ -57,7 +90,7 @@ class ServiceLog:
         self._degraded = False  # what was last said about the file
         self._terminal = terminal
         self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
-        self._recent: deque[bytes] = deque(maxlen=RING_LINES)  # decoded only when asked for
+        self._recent = RecentLines()
         self._listeners: list[LineListener] = []
 
     def add_listener(self, listener: LineListener) -> Callable[[], None]:
@@ -67,9 +100,13 @@ class ServiceLog:
     def output(self, stream: str, chunk: bytes) -> None:
         """A raw chunk from a pipe; b"" means the pipe closed (flush a last partial line)."""
         splitter = self._splitters[stream]
-        lines = splitter.feed(chunk) if chunk else splitter.flush()
-        if lines:
-            self.lines(stream, lines)
+        block = splitter.feed_block(chunk) if chunk else None
+        if block is not None:
+            self.block(stream, block)
+        else:
+            lines = splitter.feed(chunk) if chunk else splitter.flush()
+            if lines:
+                self.lines(stream, lines)
         if splitter.pending and self._schedule is not None:
             self._last_chunk[stream] = self._monotonic()
             if stream not in self._timers:
@@ -89,8 +126,23 @@ class ServiceLog:
         if lines and lines[0]:
             self.lines(stream, [lines[0] + PARTIAL_MARK])
 
+    def block(self, stream: str, block: bytes) -> None:
+        """Complete lines joined by `\\n`: the common case (valid UTF-8 text, nothing for the
+        terminal to interpret, no log probe listening) goes to the sinks without ever being
+        split into lines; anything else takes the line by line way."""
+        if self._listeners or ansi.needs_cleaning(block) or not is_utf8(block):
+            self.lines(stream, block.split(b"\n"))
+            return
+        now = time.time()
+        self._file.write_block(stream, block, now)
+        self._check_file()
+        if self._terminal is not None:
+            self._terminal.block(self.name, block, now)
+        self._recent.add(block)
+
     def lines(self, stream: str, lines: list[bytes]) -> None:
         block = b"\n".join(lines)
+        framed = lines
         lines = clean_utf8(lines, block)
         shown = lines
         if ansi.needs_cleaning(block):  # terminal-control bytes: text for the file, safe for the tty
@@ -99,22 +151,26 @@ class ServiceLog:
             lines = [ansi.for_file(line) for line in lines]
         now = time.time()
         self._file.write(stream, lines, now, framed=True)
-        if self._file.degraded != self._degraded and self._on_event is not None:
-            self._degraded = self._file.degraded
-            self._on_event(f"{self.name}: file logging degraded: {self._file.last_error}; its lines are "
-                           "not being kept" if self._degraded else f"{self.name}: file logging resumed")
+        self._check_file()
         if self._terminal is not None:
             self._terminal.lines(self.name, shown, now)
-        self._recent.extend(lines[-RING_LINES:])
+        self._recent.add(block if lines is framed else b"\n".join(lines))
         if self._listeners:
             text = [line.decode("utf-8") for line in lines]
             for listener in list(self._listeners):
                 listener(stream, text)
 
+    def _check_file(self) -> None:
+        """Say when the log file starts or stops failing (once per change)."""
+        if self._file.degraded != self._degraded and self._on_event is not None:
+            self._degraded = self._file.degraded
+            self._on_event(f"{self.name}: file logging degraded: {self._file.last_error}; its lines are "
+                           "not being kept" if self._degraded else f"{self.name}: file logging resumed")
+
     @property
     def recent(self) -> list[str]:
-        """The last RING_LINES lines of the current run (for a crash's explanation)."""
-        return [line.decode("utf-8") for line in self._recent]
+        """The last lines of the current run (for a crash's explanation), see RecentLines."""
+        return self._recent.lines()
 
     def new_run(self) -> None:
         """A new process starts: forget the framing state and recent lines of the last one."""

@@ -67,18 +67,27 @@ class TerminalSink:
             self._prefixes[name] = part
         return part
 
+    def _prefix(self, name: str, ts: float) -> bytes:
+        return self._time(ts).encode() + b" " + self._name_part(name)
+
     def lines(self, name: str, lines: list[bytes], ts: float) -> None:
         """Queue `HH:MM:SS name | line` for each line (already decoded-safe UTF-8 bytes)."""
-        if not lines:
-            return
-        prefix = self._time(ts).encode() + b" " + self._name_part(name)
-        block = prefix + (b"\n" + prefix).join(lines) + b"\n"
+        if lines:
+            prefix = self._prefix(name, ts)
+            self._queue(prefix + (b"\n" + prefix).join(lines) + b"\n")
+
+    def block(self, name: str, block: bytes, ts: float) -> None:
+        """Like `lines` for lines joined by `\\n` (see `LineSplitter.feed_block`)."""
+        prefix = self._prefix(name, ts)
+        self._queue(prefix + block.replace(b"\n", b"\n" + prefix) + b"\n")
+
+    def _queue(self, data: bytes) -> None:
         with self._cond:
-            if self._pending_bytes + len(block) > MAX_PENDING:
-                self.dropped_lines += len(lines)
+            if self._pending_bytes + len(data) > MAX_PENDING:
+                self.dropped_lines += data.count(b"\n")  # one per line: counted only when dropped
                 return
-            self._pending.append(block)
-            self._pending_bytes += len(block)
+            self._pending.append(data)
+            self._pending_bytes += len(data)
             self._cond.notify()
 
     def _drain(self) -> None:

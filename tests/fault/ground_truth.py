@@ -16,6 +16,7 @@ from typing import Any
 from harness import Stack
 
 from devstack import client
+from devstack.background import SUPERVISOR_NAME
 from devstack.paths import StatePaths
 
 
@@ -71,6 +72,19 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def comm(pid: int) -> str:
+    """The process's name (what `ps -o comm` shows)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().rstrip("\n")
+    except OSError:
+        return ""
+
+
+def is_background_supervisor(pid: int) -> bool:
+    """A supervisor of `up -d` (a fork of the CLI, named so: its command line is the CLI's)."""
+    return comm(pid) == SUPERVISOR_NAME
 
 
 def alive(pid: int) -> bool:

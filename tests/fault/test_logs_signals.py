@@ -33,6 +33,7 @@ from ground_truth import (
     SideEvent,
     cmdline,
     control,
+    is_background_supervisor,
     lock_is_free,
     pctl,
     rss_mb,
@@ -1048,6 +1049,11 @@ def instances(tag: str, marker: str) -> list[int]:
     return tagged_pids(tag, [p for p in pids if marker in cmdline(p)])
 
 
+def background_supervisors(tag: str) -> list[int]:
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    return tagged_pids(tag, [p for p in pids if is_background_supervisor(p)])
+
+
 @dataclass
 class Timed:
     started: float
@@ -1094,8 +1100,8 @@ stop_timeout = "5s"
     for _ in range(rounds):
         side.unlink(missing_ok=True)
         results = barrier_run(stack, [(["up", "-d"], 0.0)] * 10)
-        wait_until(lambda: len(instances(stack.tag, "_supervise")) == 1, 10, "losing supervisors to exit")
-        alive = instances(stack.tag, "_supervise")
+        wait_until(lambda: len(background_supervisors(stack.tag)) == 1, 10, "losing supervisors to exit")
+        alive = background_supervisors(stack.tag)
         said = (stack.root / ".devstack" / "logs" / "devstack.log").read_text()
         runs = set(re.findall(r"supervisor (\d+) running", said))
         starts = [e for e in side_events(side) if e.event == "start"]

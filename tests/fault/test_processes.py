@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from ground_truth import cmdline, fd_count, supervisor_pid
+from ground_truth import cmdline, fd_count, is_background_supervisor, supervisor_pid
 from harness import PY, Stack, free_port, port_is_free, q, wait_until
 
 HELPERS = Path(__file__).parent / "helpers"
@@ -218,7 +218,7 @@ def safe(path: Path) -> str:
 
 
 def supervisors(tag: str) -> list[Proc]:
-    return [p for p in tagged(tag) if "_supervise" in cmdline(p.pid)]
+    return [p for p in tagged(tag) if is_background_supervisor(p.pid)]
 
 
 def service_procs(tag: str) -> list[Proc]:

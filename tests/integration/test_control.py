@@ -13,6 +13,8 @@ import time
 import psutil
 from harness import PY, Run, Stack, q, wait_until
 
+from devstack.background import SUPERVISOR_NAME
+
 IDLE = f"""
 [services.idle]
 command = {q([PY, "-c", "import time; print('idle up', flush=True); time.sleep(600)"])}
@@ -21,9 +23,9 @@ command = {q([PY, "-c", "import time; print('idle up', flush=True); time.sleep(6
 
 def supervisors_of(stack: Stack) -> list[psutil.Process]:
     found = []
-    for proc in psutil.process_iter(["cmdline", "cwd"]):
+    for proc in psutil.process_iter(["cmdline", "cwd", "name"]):
         cmd = proc.info["cmdline"] or []
-        if "_supervise" in cmd or (cmd[-1:] == ["up"] and "devstack" in cmd):
+        if proc.info["name"] == SUPERVISOR_NAME or (cmd[-1:] == ["up"] and "devstack" in cmd):
             try:
                 if proc.info["cwd"] == str(stack.root) and proc.status() != psutil.STATUS_ZOMBIE:
                     found.append(proc)

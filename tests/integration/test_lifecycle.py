@@ -11,6 +11,8 @@ import time
 import psutil
 from harness import HTTP_SERVER, PY, Stack, free_port, port_is_free, q, wait_until
 
+from devstack.background import SUPERVISOR_NAME
+
 DB = r'''
 import socket, sys, time
 port, delay = int(sys.argv[1]), float(sys.argv[2])
@@ -258,9 +260,9 @@ def test_second_up_talks_to_the_running_supervisor(stack: Stack) -> None:
     data = stack.status()
     assert data["supervisor"]["pid"] == first["supervisor"]["pid"]
     assert stack.service("b", data)["state"] == "healthy"
-    supervisors = [p for p in psutil.process_iter(["cmdline"])
-                   if "_supervise" in (p.info["cmdline"] or []) and str(stack.root) in " ".join(
-                       p.info["cmdline"] or [])]
+    supervisors = [p for p in psutil.process_iter(["name", "cwd", "status"])
+                   if p.info["name"] == SUPERVISOR_NAME and p.info["cwd"] == str(stack.root)
+                   and p.info["status"] != psutil.STATUS_ZOMBIE]
     assert len(supervisors) == 1
 
 

@@ -64,13 +64,17 @@ def expected_lines(data: bytes, max_line: int) -> list[bytes]:
     return out
 
 
-def split_all(data: bytes, chunk_sizes: Iterator[int], max_line: int) -> list[bytes]:
+def split_all(data: bytes, chunk_sizes: Iterator[int], max_line: int, blocks: bool = False) -> list[bytes]:
+    """Frame `data` fed in chunks; `blocks`: as the relay does, `feed_block` first, `feed` where
+    it declines."""
     splitter = LineSplitter(max_line=max_line)
     out: list[bytes] = []
     pos = 0
     while pos < len(data):
         size = next(chunk_sizes)
-        out.extend(splitter.feed(data[pos : pos + size]))
+        chunk = data[pos : pos + size]
+        block = splitter.feed_block(chunk) if blocks else None
+        out.extend(splitter.feed(chunk) if block is None else block.split(b"\n"))
         pos += size
     out.extend(splitter.flush())
     return out
@@ -90,8 +94,9 @@ def random_stream(rng: random.Random, max_line: int) -> bytes:
     return b"".join(parts)
 
 
+@pytest.mark.parametrize("blocks", [False, True], ids=["feed", "feed_block"])
 @pytest.mark.parametrize("max_line", [1, 2, 7, 64, 1000])
-def test_splitter_random_chunkings_match_the_offline_framing(max_line: int) -> None:
+def test_splitter_random_chunkings_match_the_offline_framing(max_line: int, blocks: bool) -> None:
     rng = random.Random(1234 + max_line)
     for _ in range(300):
         data = random_stream(rng, max_line)
@@ -99,7 +104,29 @@ def test_splitter_random_chunkings_match_the_offline_framing(max_line: int) -> N
         whole = len(data) or 1
         for low, high in ((1, 1), (1, 9), (1, 3 * max_line + 5), (whole, whole)):
             sizes = iter(lambda: rng.randint(low, high), None)  # noqa: B023 (used right away)
-            assert split_all(data, sizes, max_line) == want, (data, max_line)
+            assert split_all(data, sizes, max_line, blocks) == want, (data, max_line)
+
+
+def test_feed_block_frames_plain_lines_in_one_block_and_declines_the_rest() -> None:
+    splitter = LineSplitter(max_line=16)
+    assert splitter.feed_block(b"one\ntw") == b"one"
+    assert splitter.feed_block(b"o\nthree\nfo") == b"two\nthree"  # the held-back tail joins
+    assert splitter.pending == 2
+    assert splitter.feed_block(b"ur") is None  # no newline: feed() keeps it
+    assert splitter.feed(b"ur") == []
+    assert splitter.feed_block(b"\r\n") is None  # a \r to strip: feed()'s job
+    assert splitter.feed(b"\r\n") == [b"four"]
+    assert splitter.feed_block(b"x" * 16 + b"\n") is None  # could reach max_line: feed() cuts it
+    assert splitter.pending == 0
+
+
+def test_format_timestamp_matches_datetime_to_the_microsecond() -> None:
+    rng = random.Random(5)
+    stamps = [T0, T0 + 0.9999996, T0 + 0.9999994, T0 - 0.0000004, 0.0, 1.5, 86_399.9999999]
+    stamps += [T0 + rng.uniform(0, 10_000_000) for _ in range(2000)]
+    for ts in stamps:
+        want = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert format_timestamp(ts) == want, ts
 
 
 def test_splitter_lines_concatenate_back_to_the_stream() -> None:
