@@ -21,7 +21,6 @@ from devstack.clock import SystemClock
 from devstack.control import ControlServer
 from devstack.env import Redactor, build_env, find_venv
 from devstack.errors import AlreadyRunning
-from devstack.health import LazyHttpClient
 from devstack.logs import LogHub
 from devstack.paths import EXIT_LOST_RACE, StatePaths, stack_id
 from devstack.ports import port_holder
@@ -144,9 +143,8 @@ class App:
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
-        http = LazyHttpClient()  # httpx is imported at the first HTTP probe, if any
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
-                                http=http, build_env=self._env_builder(colour),
+                                probe=health.run_probe, build_env=self._env_builder(colour),
                                 preflight=self._preflight, diagnose=self._diagnose,
                                 find_impostor=self._find_impostor,
                                 explain_probe_failure=self._explain_probe_failure,
@@ -163,7 +161,6 @@ class App:
             await supervisor.done.wait()
         finally:
             await server.close()
-            await http.aclose()
             hub.close()
         return self.exit_code
 

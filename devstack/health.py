@@ -11,8 +11,8 @@ one-line `error` written for the user. Only programming errors escape (and
 `run_probe` refuses the `log` kind, which is fed output lines instead of polled).
 
 Probes may run every few milliseconds while a service starts, so they stay cheap:
-the HTTP client is passed in (one per supervisor, see `make_http_client`), literal
-addresses are never resolved, and `localhost` is dialled as 127.0.0.1 and ::1
+an HTTP probe is one GET on h11 (http_get.py, imported at the first HTTP probe),
+literal addresses are never resolved, and `localhost` is dialled as 127.0.0.1 and ::1
 directly, both at once, because a dev server bound to one family only is a classic
 "it says it is running but I cannot reach it" failure.
 """
@@ -27,7 +27,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import time
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,14 +35,12 @@ from typing import TYPE_CHECKING
 
 from devstack.specs import HealthSpec, ProbeKind
 
-if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads httpx (~25 ms)
-    import httpx
+if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads h11
+    from devstack.http_get import Url
 
 __all__ = [
-    "LazyHttpClient",
     "LogProbe",
     "ProbeResult",
-    "make_http_client",
     "probe_cmd",
     "probe_http",
     "probe_tcp",
@@ -58,7 +55,7 @@ MAX_BODY_BYTES = 1 << 20
 MAX_CMD_OUTPUT_BYTES = 16 << 10
 
 _LOCALHOST_ADDRESSES = ("127.0.0.1", "::1")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_PORTS = {"http": 80, "https": 443}  # as in http_get, which is not imported until needed
 
 _ERRNO_REASONS = {
     errno.ECONNREFUSED: "connection refused",
@@ -185,17 +182,13 @@ def _os_reason(exc: OSError) -> str:
 def _connection_reason(exc: BaseException, timeout: float) -> str:
     """Why a connection attempt failed, in a few words, from whatever layer raised it.
 
-    httpx wraps httpcore wraps anyio wraps the OSError that knows the errno, so the
-    useful part is usually a few `__cause__` links down.
+    The OSError that knows the errno may sit a few `__cause__` links down, or in a group.
     """
-    httpx = sys.modules.get("httpx")  # no httpx exception can exist before it is imported
-    if isinstance(exc, TimeoutError) or (httpx is not None and isinstance(exc, httpx.TimeoutException)):
+    if isinstance(exc, TimeoutError):
         return f"timed out after {_seconds(timeout)}"
     for cause in _walk_causes(exc):
         if isinstance(cause, OSError) and (cause.errno is not None or isinstance(cause, socket.gaierror)):
             return _os_reason(cause)
-    if httpx is not None and isinstance(exc, httpx.RemoteProtocolError):
-        return f"no valid HTTP response ({str(exc).rstrip('.').lower() or 'protocol error'})"
     text = str(exc)
     return text[:1].lower() + text[1:] if text else type(exc).__name__
 
@@ -247,47 +240,6 @@ async def _first_success(attempts: Sequence[Awaitable[_Attempt]]) -> ProbeResult
 
 
 # --------------------------------------------------------------------------- http
-
-
-def make_http_client() -> httpx.AsyncClient:
-    """The one HTTP client a supervisor shares between all its HTTP probes.
-
-    - `trust_env=False`: an `HTTP_PROXY` in the user's shell must not route probes of
-      127.0.0.1 through a corporate proxy (nor `.netrc` add credentials).
-    - `follow_redirects=False`: a 3xx is an answer, and passes under the default
-      200–399; following it could leave the service being probed.
-    - no keep-alive: a restarted service must not be probed on a connection to its
-      previous incarnation, and a stale pooled socket would look like a failure.
-    - `verify=False`: a health probe sends nothing secret, and dev servers on https
-      mostly use self-signed or mkcert certificates that certifi does not know.
-    """
-    import httpx
-
-    return httpx.AsyncClient(
-        trust_env=False,
-        follow_redirects=False,
-        verify=False,
-        # No pool ceiling: at most two attempts per service run at once, and waiting for
-        # a pool slot would only eat into the probe's timeout.
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-        headers={"User-Agent": "devstack-probe", "Connection": "close"},
-    )
-
-
-class LazyHttpClient:
-    """The supervisor's one HTTP client, made at the first HTTP probe (see make_http_client)."""
-
-    def __init__(self) -> None:
-        self._client: httpx.AsyncClient | None = None
-
-    def get(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = make_http_client()
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
 
 def _expected_status_text(health: HealthSpec) -> str:
@@ -384,89 +336,47 @@ def _render_text(text: str) -> str:
     return shown if len(shown) <= 60 else shown[:59] + "…"
 
 
-async def _read_body(response: httpx.Response) -> bytes:
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) >= MAX_BODY_BYTES:
-            break
-    return bytes(body[:MAX_BODY_BYTES])
+async def _http_attempt(health: HealthSpec, url: Url, dial: str | None, tried: str) -> _Attempt:
+    from devstack import http_get
 
-
-def _peer_of(response: httpx.Response) -> str | None:
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return None
-    try:
-        address = stream.get_extra_info("server_addr")
-    except Exception:  # a transport that cannot say is no reason to fail the probe
-        return None
-    if isinstance(address, tuple) and len(address) >= 2:
-        return _label(str(address[0]), int(address[1]))
-    return None
-
-
-async def _http_attempt(
-    health: HealthSpec,
-    client: httpx.AsyncClient,
-    url: httpx.URL,
-    tried: str,
-    host_header: str | None,
-    sni_hostname: str | None,
-) -> _Attempt:
-    import httpx
-
-    headers = {"Host": host_header} if host_header is not None else None
-    extensions = {"sni_hostname": sni_hostname} if sni_hostname is not None else None
+    read_body = health.expect_json is not None or health.expect_text is not None
     started = time.perf_counter()
     try:
-        # asyncio.timeout bounds the whole attempt; httpx's own timeout is per phase.
-        async with asyncio.timeout(health.timeout):
-            request = client.build_request(
-                "GET", url, headers=headers, extensions=extensions, timeout=health.timeout
-            )
-            response = await client.send(request, stream=True, follow_redirects=False)
-            try:
-                peer = _peer_of(response) or tried
-                where = f"HTTP {response.status_code} from {peer}"
-                if not _status_ok(health, response.status_code):
-                    detail = f"{where} (expected {_expected_status_text(health)})"
-                    return _Attempt(tried, False, True, detail, _elapsed_ms(started), peer)
-                if health.expect_json is None and health.expect_text is None:
-                    return _Attempt(tried, True, True, "", _elapsed_ms(started), peer)
-                body = await _read_body(response)
-            finally:
-                await response.aclose()
-    except (TimeoutError, httpx.HTTPError, OSError) as exc:
+        async with asyncio.timeout(health.timeout):  # the whole attempt: connect, TLS, answer, body
+            reply = await http_get.get(url, dial=dial, read_body=read_body, max_body=MAX_BODY_BYTES)
+    except http_get.BadResponse as exc:
+        return _Attempt(tried, False, False, f"no valid HTTP response ({exc})")
+    except (TimeoutError, OSError) as exc:
         return _Attempt(tried, False, False, _connection_reason(exc, health.timeout))
-    problem = _judge_body(health, body, response.charset_encoding)
+    elapsed = _elapsed_ms(started)
+    peer = _label(*reply.peer) if reply.peer is not None else tried
+    where = f"HTTP {reply.status} from {peer}"
+    if not _status_ok(health, reply.status):
+        detail = f"{where} (expected {_expected_status_text(health)})"
+        return _Attempt(tried, False, True, detail, elapsed, peer)
+    problem = _judge_body(health, reply.body, reply.charset) if read_body else None
     if problem is not None:
-        return _Attempt(tried, False, True, f"{where} but {problem}", _elapsed_ms(started), peer)
-    return _Attempt(tried, True, True, "", _elapsed_ms(started), peer)
+        return _Attempt(tried, False, True, f"{where} but {problem}", elapsed, peer)
+    return _Attempt(tried, True, True, "", elapsed, peer)
 
 
-async def probe_http(health: HealthSpec, client: httpx.AsyncClient) -> ProbeResult:
-    """GET `health.target` once; pass on an expected status and, where asked, body."""
-    import httpx
+async def probe_http(health: HealthSpec) -> ProbeResult:
+    """GET `health.target` once; pass on an expected status and, where asked, body.
+
+    A new connection each time, no redirects followed, no proxies, TLS unverified (see http_get).
+    """
+    from devstack import http_get
 
     try:
-        url = httpx.URL(health.target)
-    except (httpx.InvalidURL, ValueError) as exc:
+        url = http_get.parse_url(health.target)
+    except ValueError as exc:
         return _fail(f"invalid URL {health.target!r}: {exc}")
-    if url.scheme not in _DEFAULT_PORTS or not url.host:
-        return _fail(f"invalid URL {health.target!r}: expected http://host[:port]/path")
-    port = url.port or _DEFAULT_PORTS[url.scheme]
-    if url.host.lower() != "localhost":
-        return await _first_success([_http_attempt(health, client, url, _label(url.host, port), None, None)])
+    if url.host != "localhost":
+        return await _first_success([_http_attempt(health, url, None, _label(url.host, url.port))])
     # Dial both loopback addresses ourselves, so that the answer says which family the
-    # service listens on; the server still sees the Host it was configured for.
-    host_header = url.netloc.decode("ascii")
-    sni = "localhost" if url.scheme == "https" else None
+    # service listens on; the server still sees the Host (and TLS server name) it was configured for.
     return await _first_success(
-        [
-            _http_attempt(health, client, url.copy_with(host=ip), _label(ip, port), host_header, sni)
-            for ip in _LOCALHOST_ADDRESSES
-        ]
+        [_http_attempt(health, url, ip, _label(ip, url.port)) for ip in _LOCALHOST_ADDRESSES]
     )
 
 
@@ -534,15 +444,6 @@ async def probe_tcp(health: HealthSpec) -> ProbeResult:
     if _is_ip_literal(host):
         return await _first_success([_tcp_literal_attempt(host, port, health.timeout)])
     return await _first_success([_tcp_named_attempt(host, port, health.timeout)])
-
-
-def _tcp_twin(health: HealthSpec) -> HealthSpec | None:
-    """The tcp probe of the host and port an http probe dials (None for a URL it cannot read)."""
-    target = probe_target(health)
-    if target is None:
-        return None
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return HealthSpec(ProbeKind.TCP, f"{host}:{target.port}", timeout=health.timeout)
 
 
 # --------------------------------------------------------------------------- cmd
@@ -692,24 +593,13 @@ class LogProbe:
 # --------------------------------------------------------------------------- dispatch
 
 
-async def run_probe(
-    health: HealthSpec, *, client: httpx.AsyncClient | LazyHttpClient, cwd: Path, env: Mapping[str, str],
-    tcp_first: bool = False,
-) -> ProbeResult:
+async def run_probe(health: HealthSpec, cwd: Path, env: Mapping[str, str]) -> ProbeResult:
     """Run one polled probe of whatever kind `health` is; `log` probes are not polled.
 
-    `tcp_first` (while a service starts and nothing answered yet): an HTTP probe first only
-    connects, and goes on to the request once the port accepts. Probing every 10 ms, a refused
-    HTTP request costs ~1 ms of CPU in httpx, a refused connect a tenth of it: CPU that the
-    starting services (a JVM, uvicorn, vite) need on a small machine. The refusal reads the same.
-    Only with the supervisor's own client: an injected one (a test's MockTransport) is the network."""
+    `cwd` and `env` are for `cmd` probes. (An HTTP probe of a port that refuses costs what a
+    tcp probe does, ~0.1 ms of CPU: there is no cheaper question to ask first.)"""
     if health.kind is ProbeKind.HTTP:
-        twin = _tcp_twin(health) if tcp_first and isinstance(client, LazyHttpClient) else None
-        if twin is not None:
-            gate = await probe_tcp(twin)
-            if not gate.ok:
-                return gate
-        return await probe_http(health, client.get() if isinstance(client, LazyHttpClient) else client)
+        return await probe_http(health)
     if health.kind is ProbeKind.TCP:
         return await probe_tcp(health)
     if health.kind is ProbeKind.CMD:

@@ -13,20 +13,20 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from devstack import policy
 from devstack.clock import Clock
 from devstack.durations import format_duration
 from devstack.errors import SpawnError
-from devstack.health import LazyHttpClient, LogProbe, ProbeResult, run_probe
+from devstack.health import LogProbe, ProbeResult
 from devstack.logs import ServiceLog
 from devstack.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
-from devstack.specs import Condition, ProbeKind, ServiceSpec, StackSpec
+from devstack.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
 from devstack.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
 
-if TYPE_CHECKING:
-    import httpx
+# One polled probe: (health, cwd, env) → its result. health.run_probe, or a test's fake network.
+Prober = Callable[[HealthSpec, Path, Mapping[str, str]], Awaitable[ProbeResult]]
 
 
 class Notifier:
@@ -54,7 +54,7 @@ class Context:
     stack: StackSpec
     clock: Clock
     spawner: Spawner
-    http: httpx.AsyncClient | LazyHttpClient
+    probe: Prober
     notifier: Notifier
     event: Callable[[str], None]  # devstack's own event lines
     build_env: Callable[[ServiceSpec], Mapping[str, str]]
@@ -387,15 +387,8 @@ class Service:
         impostor: str | None = None  # who answers the probe, when it is not the service
         mismatch: str | None = None  # where the service listens, when the probe fails
         next_look = 0.0
-        # Has anything answered this run's probe yet (see run_probe's tcp_first)? The first probe
-        # is a whole one all the same: it loads the HTTP machinery (~60 ms of imports on the
-        # first request) while the service boots, not in the moment it becomes ready.
-        answered, first = False, True
         while True:
-            result = await run_probe(health, client=ctx.http, cwd=spec.cwd, env=env,
-                                     tcp_first=self.state == State.STARTING and not answered and not first)
-            first = False
-            answered = answered or result.ok or result.address is not None
+            result = await ctx.probe(health, spec.cwd, env)
             since_start = ctx.clock.monotonic() - self._started_mono
             delay = policy.probe_delay(self.state, since_start, health.interval)
             if self.state in (State.STARTING, State.HEALTHY, State.UNHEALTHY):

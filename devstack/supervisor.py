@@ -10,29 +10,24 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from devstack.clock import Clock
 from devstack.coalesce import Coalescer
 from devstack.errors import UsageError
 from devstack.logs import LogHub
-from devstack.service import Context, Notifier, Service
+from devstack.service import Context, Notifier, Prober, Service
 from devstack.spawn import Spawner
 from devstack.specs import ServiceSpec, StackSpec
 from devstack.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.suggest import unknown_service_message
-
-if TYPE_CHECKING:
-    import httpx
-
-    from devstack.health import LazyHttpClient
 
 SHUTTING_DOWN = "the stack is shutting down; nothing can be restarted now"
 
 
 class Supervisor:
     def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
-                 http: httpx.AsyncClient | LazyHttpClient,
+                 probe: Prober,
                  build_env: Callable[[ServiceSpec], Mapping[str, str]],
                  preflight: Callable[[ServiceSpec], Awaitable[str | None]],
                  diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]],
@@ -45,7 +40,7 @@ class Supervisor:
         self.started_at = time.time()
         self.shutting_down = False
         self.restarts = Coalescer(on_change=self.notifier.notify)
-        self.ctx = Context(stack=stack, clock=clock, spawner=spawner, http=http, notifier=self.notifier,
+        self.ctx = Context(stack=stack, clock=clock, spawner=spawner, probe=probe, notifier=self.notifier,
                            event=hub.event, build_env=build_env, preflight=preflight, diagnose=diagnose,
                            find_impostor=find_impostor, explain_probe_failure=explain_probe_failure,
                            tag_prefix=tag_prefix)

@@ -1,21 +1,23 @@
-"""The supervisor's state machine as scripted histories: fake clock, fake children, real decisions.
+"""The supervisor's state machine as scripted histories: fake clock, fake children, fake probe
+answers, real decisions.
 
-Each test runs minutes of fake time in milliseconds; real processes prove the same promises in
-tests/integration.
+Each test runs minutes of fake time in milliseconds; real processes and real probes prove the same
+promises in tests/integration (and the probes themselves, against real servers, tests/unit/test_health.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from fakes import FakeClock, FakeSpawner, Script
 
+from devstack.health import ProbeResult
 from devstack.logs import LogHub
 from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
 from devstack.states import State
@@ -35,17 +37,21 @@ class World:
         original = self.hub.event
         self.hub.event = lambda text: (self.events.append(text), original(text))[-1]  # type: ignore[method-assign]
 
-        def handler(request: httpx.Request) -> httpx.Response:
-            ok = self.healthy(request.url.host)
-            return httpx.Response(200 if ok else 503, json={"status": "OK" if ok else "ERROR"})
-
-        self.http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-        self.sup = Supervisor(stack, clock=self.clock, spawner=self.spawner, hub=self.hub, http=self.http,
+        self.sup = Supervisor(stack, clock=self.clock, spawner=self.spawner, hub=self.hub, probe=self.probe,
                               build_env=lambda spec: {}, preflight=self.preflight, diagnose=self.diagnose,
                               find_impostor=self.impostor, explain_probe_failure=self.mismatch,
                               tag_prefix="id/")
         self.impostor_text: str | None = None
         self.mismatch_text: str | None = None
+
+    async def probe(self, health: HealthSpec, cwd: Path, env: Mapping[str, str]) -> ProbeResult:
+        """The network, as an HTTP probe would find it: `healthy(host)` says 200 or 503, at once."""
+        parts = urlsplit(health.target)
+        address = f"{parts.hostname}:{parts.port}"
+        if self.healthy(parts.hostname or ""):
+            return ProbeResult(ok=True, error=None, response_time_ms=1.0, address=address)
+        return ProbeResult(ok=False, error=f"HTTP 503 from {address} (expected 200–399)",
+                           response_time_ms=1.0, address=address)
 
     async def preflight(self, spec: ServiceSpec) -> str | None:
         return None
@@ -99,7 +105,6 @@ def test_crash_loop_backs_off_doubling_then_fails(tmp_path: Path) -> None:
             in w.events
         await w.clock.advance(600)
         assert len(w.spawner.spawn_times["api"]) == 4  # left alone
-        await w.http.aclose()
 
     run(main)
 
@@ -115,7 +120,6 @@ def test_no_probe_is_running_after_one_second_alive(tmp_path: Path) -> None:
         assert w.state("worker") == State.RUNNING
         await w.sup.shutdown()
         assert w.state("worker") == State.STOPPED
-        await w.http.aclose()
 
     run(main)
 
@@ -134,7 +138,6 @@ def test_dependent_waits_for_healthy_then_starts(tmp_path: Path) -> None:
         await w.until("api", State.RUNNING)
         assert w.spawner.spawn_times["api"][0] >= w.spawner.spawn_times["db"][0] + 3.0
         await w.sup.shutdown()
-        await w.http.aclose()
 
     run(main)
 
@@ -150,7 +153,6 @@ def test_started_and_completed_conditions(tmp_path: Path) -> None:
         assert w.t() == pytest.approx(5.0)
         assert w.state("migrate") == State.EXITED
         await w.sup.shutdown()
-        await w.http.aclose()
 
     run(main)
 
@@ -163,7 +165,6 @@ def test_failed_dependency_fails_the_dependent(tmp_path: Path) -> None:
         await w.until("api", State.FAILED)
         assert w.sup.services["api"].status().health.error == "dependency db failed"
         assert w.spawner.spawn_times["api"] == []
-        await w.http.aclose()
 
     run(main)
 
@@ -186,7 +187,6 @@ def test_unhealthy_after_retries_and_restart_on_unhealthy(tmp_path: Path) -> Non
                    for e in w.events), w.events
         assert w.sup.services["api"].restarts == 1
         await w.sup.shutdown()
-        await w.http.aclose()
 
     run(main)
 
@@ -200,7 +200,6 @@ def test_start_period_exceeded_counts_as_failed_start(tmp_path: Path) -> None:
         assert len(w.spawner.spawn_times["api"]) == 2
         error = w.sup.services["api"].status().health.error or ""
         assert error.startswith("health probe did not pass within 20 s: HTTP 503"), error
-        await w.http.aclose()
 
     run(main)
 
@@ -214,7 +213,6 @@ def test_stop_during_backoff_cancels_the_restart(tmp_path: Path) -> None:
         assert w.state("api") == State.STOPPED
         await w.clock.advance(3600)
         assert len(w.spawner.spawn_times["api"]) == 1
-        await w.http.aclose()
 
     run(main)
 
@@ -231,7 +229,6 @@ def test_stop_escalates_to_kill_after_stop_timeout(tmp_path: Path) -> None:
         assert w.t() - began == pytest.approx(3.0, abs=0.11)
         assert w.spawner.children["api"][0].signals == [15, 9]
         assert "api did not stop within 3.0 s of SIGTERM; killed it" in w.events
-        await w.http.aclose()
 
     run(main)
 
@@ -248,7 +245,6 @@ def test_shutdown_stops_dependents_first(tmp_path: Path) -> None:
         assert stops == ["web stopped", "api stopped", "db stopped"]
         with pytest.raises(Exception, match="shutting down"):
             w.sup.start(["db"])
-        await w.http.aclose()
 
     run(main)
 
@@ -262,7 +258,6 @@ def test_healthy_for_30s_forgets_the_failure_streak(tmp_path: Path) -> None:
         await w.clock.run_until(lambda: len(w.spawner.spawn_times["api"]) == 4)
         await w.until("api", State.RUNNING)  # not failed: the 40 s run reset the streak
         await w.sup.shutdown()
-        await w.http.aclose()
 
     run(main)
 
@@ -276,7 +271,6 @@ def test_a_probe_answered_by_an_impostor_is_not_trusted(tmp_path: Path) -> None:
         await w.until("api", State.FAILED)
         assert w.sup.services["api"].status().health.error == (
             "health probe did not pass within 10 s: port 9 is answered by pid 1 (other), not by api")
-        await w.http.aclose()
 
     run(main)
 
@@ -291,7 +285,6 @@ def test_a_failing_probe_is_explained_by_where_the_service_listens(tmp_path: Pat
         health = w.sup.services["api"].status().health
         assert health.status == "WARN" and health.error == w.mismatch_text
         await w.sup.stop(["api"])
-        await w.http.aclose()
 
     run(main)
 
@@ -305,6 +298,5 @@ def test_a_failed_optional_dependency_does_not_stop_its_dependents(tmp_path: Pat
         await w.until("web", State.RUNNING)
         assert w.state("ai") == State.FAILED
         await w.sup.shutdown()
-        await w.http.aclose()
 
     run(main)
