@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from devstack import health, listeners, preflight, signatures, spawn
+from devstack import health, listeners, preflight, spawn
 from devstack.clock import SystemClock
 from devstack.control import ControlServer
 from devstack.env import Redactor, build_env, find_venv
@@ -127,6 +127,8 @@ class App:
         return listeners.explain_mismatch(spec.name, target, listening)
 
     async def _diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
+        from devstack import signatures  # ~4 ms of imports and patterns: only once something failed
+
         venv, _auto = find_venv(spec)
         context = signatures.Context(name=spec.name, cwd=spec.cwd, root=self.stack.root,
                                      venv=venv if venv is not None and venv.is_dir() else None,

@@ -1,6 +1,6 @@
 """The `devstack` command line: finds the stack, talks to the supervisor, renders, and is the only
 place that prints errors and picks exit codes (SPEC: 0 ok, 1 a service failed, 2 usage/config,
-3 no supervisor). Heavy modules (asyncio machinery, httpx, psutil) are imported only by the
+3 no supervisor). Heavy modules (asyncio machinery, h11, psutil) are imported only by the
 commands that need them, so `status` answers fast.
 """
 
@@ -174,7 +174,7 @@ def down(opts: Options) -> None:
         click.echo(f"stack {stack.name} is down.")
     except NotRunning:
         click.echo(f"no supervisor is running for {stack.name}.")
-    # devstack.spawn, not devstack.app: the sweep needs psutil, not httpx and the whole supervisor.
+    # devstack.spawn, not devstack.app: the sweep needs psutil, not the whole supervisor.
     from devstack.paths import stack_id
     from devstack.spawn import stop_leftovers
 

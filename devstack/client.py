@@ -1,4 +1,4 @@
-"""A small synchronous client of the control socket, for the CLI (no asyncio, no httpx: fast)."""
+"""A small synchronous client of the control socket, for the CLI (no asyncio, no HTTP client: fast)."""
 
 from __future__ import annotations
 

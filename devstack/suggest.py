@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-
 
 def closest(word: str, choices: list[str]) -> str | None:
+    import difflib  # only for a name that is wrong: not on every start-up
+
     matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return matches[0] if matches else None
 

@@ -241,8 +241,10 @@ while True:
 '''
 
 # Loaded into every Python process of the stack through PYTHONPATH (R13): in the supervisor it
-# wraps devstack.service.run_probe so that, once the trigger file exists, the probe of the victim
-# (its target contains DEVSTACK_TEST_FAULT_VICTIM) raises inside the service's task.
+# wraps devstack.health.run_probe (the probe the app hands to every service) so that, once the
+# trigger file exists, the probe of the victim (its target contains DEVSTACK_TEST_FAULT_VICTIM)
+# raises inside the service's task. The module may be imported by the CLI that forks the
+# supervisor, so the wrapper says which process it runs in at its first call ("active").
 INJECT = r'''
 import os, sys, time
 _VICTIM = os.environ.get("DEVSTACK_TEST_FAULT_VICTIM")
@@ -259,7 +261,12 @@ def _patch(module):
         _note("no-target")
         return
 
+    active = []
+
     async def run_probe(health, *args, **kwargs):
+        if not active:
+            active.append(os.getpid())
+            _note("active")
         if _VICTIM in str(getattr(health, "target", "")) and os.path.exists(_TRIGGER):
             _note("raised")
             raise RuntimeError("injected fault inside the probe loop (test)")
@@ -273,7 +280,7 @@ if _VICTIM:
 
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if name != "devstack.service":
+            if name != "devstack.health":
                 return None
             sys.meta_path.remove(self)
             spec = importlib.util.find_spec(name)
@@ -955,7 +962,7 @@ def test_an_exception_inside_one_service_task_leaves_the_rest_supervised(
     up = stack.run("up", "-d")
     assert up.code == 0, up
     sup = supervisor_pid(stack)
-    assert [e for e in side_events(side, "inject", "patched") if e.pid == sup], \
+    assert [e for e in side_events(side, "inject", "active") if e.pid == sup], \
         f"the fault hook did not load in the supervisor: {side_events(side, 'inject')}"
     victim_pid = side_events(side, "victim", "start")[0].pid
     witness_pid = side_events(side, "witness", "start")[0].pid
