@@ -6,20 +6,47 @@ when no supervisor answers (the offline view needs the config), goes to the full
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 FAST_STATUS_ARGS = ({"status"}, {"status", "--json"})
 
 
-def main() -> None:
+def main() -> NoReturn:
     argv = sys.argv[1:]
-    if len(argv) <= 2 and argv[:1] == ["status"] and set(argv) in FAST_STATUS_ARGS:
-        code = fast_status(as_json="--json" in argv)
-        if code is not None:
-            sys.exit(code)
-    from devstack.cli import main as full_cli
+    code: int | None = None
+    try:
+        if len(argv) <= 2 and argv[:1] == ["status"] and set(argv) in FAST_STATUS_ARGS:
+            code = fast_status(as_json="--json" in argv)
+        if code is None:
+            from devstack.cli import main as full_cli
 
-    full_cli()
+            full_cli()
+            code = 0
+    except SystemExit as exc:
+        code = exit_code(exc)
+    leave(code)
+
+
+def exit_code(exc: SystemExit) -> int:
+    """What the interpreter would exit with for `exc` (printing a message code, as it does)."""
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def leave(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown (~15-25 ms with the supervisor's modules loaded,
+    which `up -d` has imported to fork the supervisor): a CLI run holds nothing but its output,
+    flushed here. Every command ends here, so a script calling devstack in a loop gains it too."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # the reader went away (`devstack logs | head`): nothing to save
+        pass
+    os._exit(code)
 
 
 def fast_status(as_json: bool) -> int | None:
