@@ -77,7 +77,8 @@ class App:
         self.redactor = Redactor()
         self._signals = 0
         self._shutdown_task: asyncio.Task[None] | None = None
-        self._own_sockets: dict[str, set[int]] = {}  # per service: see listeners.find_impostor
+        # per service: (the run's root pid, its sockets that served the probe; see find_impostor)
+        self._own_sockets: dict[str, tuple[int | None, listeners.KnownSockets]] = {}
         self._tag_prefix = f"{stack_id(stack.root)}/"  # "<stack id>/": each child's tag is this + name
         self._checks = ThreadPoolExecutor(1, thread_name_prefix="devstack-checks")
 
@@ -114,10 +115,16 @@ class App:
         target = health.probe_target(spec.health) if spec.health else None
         if target is None:
             return None
-        pids = {p.pid for p in spawn.tree(pid)}
-        known = self._own_sockets.setdefault(spec.name, set())
-        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, pids, started_at, known,
-                                       self._tag_prefix + spec.name)
+        # Remembered per run (its root pid): a leftover of an earlier run still holding the socket
+        # it held then is exactly the impostor this check is for.
+        run, known = self._own_sockets.get(spec.name, (None, {}))
+        if run != pid:
+            known = {}
+            self._own_sockets[spec.name] = (pid, known)
+        if listeners.still_holds(known):
+            return None  # the usual answer, without a tree walk or a thread hop: this runs at every probe
+        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, spawn.tree_pids(pid),
+                                       started_at, known, self._tag_prefix + spec.name)
 
     async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
         target = health.probe_target(spec.health) if spec.health else None

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import psutil
 
 from devstack.health import Target
-from devstack.ports import listeners, listening_sockets, socket_inodes
+from devstack.ports import listeners, listening_sockets, socket_fds, still_held
 from devstack.spawn import describe, tag_of, tree
 
 
@@ -72,24 +72,25 @@ def explain_mismatch(name: str, target: Target, listening: list[tuple[str, int]]
     return f"{name} listens on {shown}, not on port {target.port} that the probe dials"
 
 
+# A service's sockets that served its probed port, as inode → (pid, fd) where it was found open.
+KnownSockets = dict[int, tuple[int, int]]
+
+
 def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: float,
-                  known: set[int] | None = None, tag: str | None = None) -> str | None:
+                  known: KnownSockets | None = None, tag: str | None = None) -> str | None:
     """When the probed port is answered by a process outside the service's tree that was there
     before the service started, say so. Processes created after the service started (a container
     runtime's proxy, say) are given the benefit of the doubt.
 
     This runs at every probe of a healthy service, so the common answer, "the service itself",
-    is made cheap: `known` (kept by the caller per service) remembers the inodes of the tree's
-    own listening sockets on the port; while one of them is still open in the tree, nothing
-    changed (a socket never changes its port). Only then are the socket tables read again.
+    is made cheap: `known` (kept by the caller per service) remembers where the tree's own
+    listening sockets on the port are open; while one of them still is, nothing changed (a socket
+    never changes its port; see `still_holds`). Only then are the socket tables read again.
     A holder carrying the service's own `tag` is the service too (a child that left the tree
     with setsid, say)."""
-    if not _is_local(target.host):
+    if not _is_local(target.host) or still_holds(known):
         return None
     if known:
-        own = socket_inodes(tree_pids)
-        if own is not None and known & own:
-            return None
         known.clear()
     # Only sockets that would accept the probe's connection count: a service listening on
     # 127.0.0.1:P does not vouch for whoever answers the probe on [::1]:P.
@@ -98,10 +99,11 @@ def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: fl
         accepted = {inode for ip, inode in sockets if _serves(ip, target)}
         if not accepted:
             return None
-        own = socket_inodes(tree_pids)
-        if own is not None and accepted & own:
+        own = socket_fds(tree_pids) or {}
+        mine = accepted & own.keys()
+        if mine:
             if known is not None:
-                known.update(accepted & own)
+                known.update({inode: own[inode] for inode in mine})
             return None
     holders = listeners(target.port, accepts=lambda ip: _serves(ip, target))
     if not holders or any(p.pid in tree_pids or (tag is not None and tag_of(p) == tag) for p in holders):
@@ -111,6 +113,14 @@ def find_impostor(name: str, target: Target, tree_pids: set[int], started_at: fl
             if proc.create_time() <= started_at:
                 return f"port {target.port} is answered by {describe(proc)}, not by {name}"
     return None
+
+
+def still_holds(known: KnownSockets | None) -> bool:
+    """A process that held one of the `known` sockets still has it open under the same number:
+    the common answer of `find_impostor`, one readlink, without walking the service's tree."""
+    if not known:
+        return False
+    return any(still_held(inode, pid, fd) for inode, (pid, fd) in known.items())
 
 
 def _is_local(host: str) -> bool:

@@ -85,9 +85,10 @@ def _proc_ip(hex_address: str) -> str:
     return str(ipaddress.ip_address(b"".join(words)))
 
 
-def socket_inodes(pids: set[int]) -> set[int] | None:
-    """Inodes of the sockets the processes hold open (None when /proc cannot say: not Linux)."""
-    inodes: set[int] = set()
+def socket_fds(pids: set[int]) -> dict[int, tuple[int, int]] | None:
+    """inode → (pid, fd) of the sockets the processes hold open (one holder each); None when
+    /proc cannot say (not Linux)."""
+    held: dict[int, tuple[int, int]] = {}
     for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -101,8 +102,22 @@ def socket_inodes(pids: set[int]) -> set[int] | None:
             except OSError:
                 continue
             if link.startswith("socket:["):
-                inodes.add(int(link[8:-1]))
-    return inodes
+                held[int(link[8:-1])] = (pid, int(fd))
+    return held
+
+
+def socket_inodes(pids: set[int]) -> set[int] | None:
+    """Inodes of the sockets the processes hold open (None when /proc cannot say: not Linux)."""
+    held = socket_fds(pids)
+    return None if held is None else set(held)
+
+
+def still_held(inode: int, pid: int, fd: int) -> bool:
+    """Process `pid` still has socket `inode` open as `fd`: one readlink."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]"
+    except OSError:
+        return False
 
 
 def port_holder(port: int) -> str | None:

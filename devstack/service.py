@@ -78,8 +78,15 @@ class Outcome:
     reason: tuple[str, str | None] | None = None  # (what devstack saw, the probe's last error)
 
 
+_iso_second: tuple[int, str] = (-1, "")  # the last second formatted: every probe asks
+
+
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _iso_second
+    second = int(ts)
+    if second != _iso_second[0]:
+        _iso_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _iso_second[1]
 
 
 _MEANINGFUL = re.compile(r"[A-Za-z0-9]")

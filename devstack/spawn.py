@@ -305,6 +305,15 @@ def tree(pid: int) -> list[psutil.Process]:
     return procs
 
 
+def tree_pids(pid: int) -> set[int]:
+    """The pids of the process and its descendants (no psutil object per process: the impostor
+    check asks at every probe)."""
+    pids = _descendant_pids(pid)
+    if pids is None:
+        return {p.pid for p in tree(pid)}
+    return {pid, *pids} if os.path.exists(f"/proc/{pid}") else set(pids)
+
+
 def _descendant_pids(pid: int) -> list[int] | None:
     """Descendants from Linux's /proc/PID/task/TID/children: a walk of the tree alone, where
     psutil's children() reads every process of the machine (2 ms a call; `status` asks per

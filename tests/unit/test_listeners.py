@@ -10,7 +10,7 @@ import sys
 import time
 
 from devstack.health import Target
-from devstack.listeners import find_impostor
+from devstack.listeners import KnownSockets, find_impostor, still_holds
 from devstack.ports import listening_sockets
 
 
@@ -20,10 +20,12 @@ def test_own_socket_is_no_impostor_and_is_remembered() -> None:
         own.listen()
         port = own.getsockname()[1]
         assert [ip for ip, _inode in listening_sockets(port) or []] == ["127.0.0.1"]
-        known: set[int] = set()
+        known: KnownSockets = {}
         assert find_impostor("api", Target("localhost", port), {os.getpid()}, time.time(), known) is None
-        assert known  # the next check only looks at the tree's open sockets
+        assert known == {listening_sockets(port)[0][1]: (os.getpid(), own.fileno())}  # type: ignore[index]
+        assert still_holds(known)  # the next check is one readlink: the socket is still open there
         assert find_impostor("api", Target("localhost", port), {os.getpid()}, time.time(), known) is None
+    assert not still_holds(known)  # closed: the next check reads the socket tables again
 
 
 def test_a_port_held_by_an_older_process_is_named() -> None:
@@ -33,7 +35,7 @@ def test_a_port_held_by_an_older_process_is_named() -> None:
     try:
         assert holder.stdout is not None
         port = int(holder.stdout.readline())
-        known = {123456789}  # a stale memory of a socket the tree no longer holds
+        known = {123456789: (os.getpid(), 9999)}  # a stale memory of a socket no longer held
         found = find_impostor("api", Target("127.0.0.1", port), {os.getpid()}, time.time() + 60, known)
         assert found is not None and f"pid {holder.pid}" in found and "not by api" in found
         assert not known
@@ -54,8 +56,8 @@ def test_a_holder_carrying_the_service_tag_is_the_service() -> None:
         assert holder.stdout is not None
         port = int(holder.stdout.readline())
         target = Target("127.0.0.1", port)
-        assert find_impostor("api", target, {os.getpid()}, time.time() + 60, set(), "abc123/api") is None
-        assert find_impostor("api", target, {os.getpid()}, time.time() + 60, set(), "abc123/web") is not None
+        assert find_impostor("api", target, {os.getpid()}, time.time() + 60, {}, "abc123/api") is None
+        assert find_impostor("api", target, {os.getpid()}, time.time() + 60, {}, "abc123/web") is not None
     finally:
         holder.kill()
         holder.wait()
