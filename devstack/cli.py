@@ -137,11 +137,11 @@ def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps
     paths.make_private_dirs()
     pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps), stack.root, paths.supervisor_out)
     deadline = time.monotonic() + 30
+    code: int | None = None  # our child's exit code, once it has ended
     while (answering := client.ping(paths.socket, timeout=1.0)) is None:
-        code = _exit_code(pid)
-        if code == EXIT_LOST_RACE:
-            break
-        if code is not None:
+        # Ours may lose the race to another `up` (EXIT_LOST_RACE): then wait for the winner's socket.
+        code = _exit_code(pid) if code is None else code
+        if code is not None and code != EXIT_LOST_RACE:
             tail = paths.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
             raise DevstackError("the background supervisor exited at start (code "
                                 f"{code}): " + " / ".join(tail))
@@ -150,10 +150,21 @@ def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps
                                 f"{paths.socket} within 30 s; see {paths.supervisor_out}")
         time.sleep(0.01)
     if answering != pid:
-        # Another `up` won the race to supervise this stack (ours exits with EXIT_LOST_RACE):
-        # ask the winner to start what we wanted.
+        # Another `up` won the race to supervise this stack: ours is about to find the lock
+        # taken and exit (EXIT_LOST_RACE). Reap it first, so that no second supervisor process
+        # outlives this command even briefly, then ask the winner to start what we wanted.
+        if code is None:
+            _reap(pid, timeout=10.0)
         return _join_running(paths, stack, wanted, no_deps, wait_s)
     return _wait_and_report(paths, _started_names(stack, wanted, no_deps), wait_s)
+
+
+def _reap(pid: int, timeout: float) -> int | None:
+    """Our child's exit code once it has ended (waiting up to `timeout`), else None."""
+    deadline = time.monotonic() + timeout
+    while (code := _exit_code(pid)) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return code
 
 
 def _exit_code(pid: int) -> int | None:

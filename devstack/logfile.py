@@ -324,7 +324,7 @@ class LogFile:
         """Append the lines of `block` (framed lines joined by `\\n`, see
         `LineSplitter.feed_block`), all stamped `ts`: one record per line."""
         prefix = self._prefix(stream, ts)
-        self._write_payload(prefix + block.replace(b"\n", b"\n" + prefix) + b"\n", ts)
+        self._write_payload(b"".join((prefix, block.replace(b"\n", b"\n" + prefix), b"\n")), ts)  # one copy
 
     def _write_payload(self, payload: bytes, ts: float) -> None:
         now = self._clock()

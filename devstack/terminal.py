@@ -79,7 +79,7 @@ class TerminalSink:
     def block(self, name: str, block: bytes, ts: float) -> None:
         """Like `lines` for lines joined by `\\n` (see `LineSplitter.feed_block`)."""
         prefix = self._prefix(name, ts)
-        self._queue(prefix + block.replace(b"\n", b"\n" + prefix) + b"\n")
+        self._queue(b"".join((prefix, block.replace(b"\n", b"\n" + prefix), b"\n")))  # one copy, not two
 
     def _queue(self, data: bytes) -> None:
         with self._cond:
