@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack.errors import DevstackError
+
 SUPERVISOR_NAME = "devstack-super"  # at most 15 bytes: the kernel's limit for a process name
 
 
@@ -31,10 +33,14 @@ def fork_supervisor(run: Callable[[], int], root: Path, out: Path) -> int:
     try:
         _detach(root, out)
         code = run()
+    except DevstackError as exc:  # said as the CLI says it; `up -d` shows the file's last lines
+        print(f"Error: {exc}", file=sys.stderr)
+        code = exc.exit_code
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        traceback.print_exc()  # a bug: the traceback is the report; the last line says it short
+        print(f"devstack hit an internal error ({type(exc).__name__}: {exc})", file=sys.stderr)
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()

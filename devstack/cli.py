@@ -142,9 +142,10 @@ def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps
         # Ours may lose the race to another `up` (EXIT_LOST_RACE): then wait for the winner's socket.
         code = _exit_code(pid) if code is None else code
         if code is not None and code != EXIT_LOST_RACE:
-            tail = paths.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
-            raise DevstackError("the background supervisor exited at start (code "
-                                f"{code}): " + " / ".join(tail))
+            said = "".join(paths.supervisor_out.read_text(errors="replace").strip().splitlines()[-1:])
+            raise DevstackError(f"the background supervisor exited at start (code {code}): "
+                                f"{said.removeprefix('Error: ') or 'it said nothing'}; its output is in "
+                                f"{paths.supervisor_out}")
         if time.monotonic() > deadline:
             raise DevstackError(f"the background supervisor did not open its control socket "
                                 f"{paths.socket} within 30 s; see {paths.supervisor_out}")

@@ -92,6 +92,21 @@ def test_detached_supervisor_outlives_the_command_and_its_session(stack: Stack) 
     assert data["services"][0]["state"] == "running"
 
 
+def test_a_supervisor_that_dies_at_start_is_reported_in_one_line_and_leaves_nothing(stack: Stack) -> None:
+    """The forked supervisor cannot open its control socket (a folder is in the way): `up -d`
+    says so in one line with where its output is, no traceback, and nothing keeps running."""
+    stack.toml(IDLE)
+    (stack.root / ".devstack" / "run" / "control.sock").mkdir(parents=True)
+    up = stack.run("up", "-d")
+    assert up.code == 1, up
+    assert "the background supervisor exited at start (code 1)" in up.err, up
+    assert "IsADirectoryError" in up.err and "supervisor.out" in up.err, up
+    assert "Traceback" not in up.err and len(up.err.strip().splitlines()) == 1, up
+    assert "Traceback" in (stack.root / ".devstack" / "supervisor.out").read_text()  # the bug report
+    assert supervisors_of(stack) == []
+    assert "idle up" not in stack.log_text("idle")
+
+
 def test_logs_follow_prints_new_lines(stack: Stack) -> None:
     stack.write("ticker.py", """
         import sys, time
