@@ -158,13 +158,13 @@ def _devstack(bench: Bench, root: Path, services: list[Service],
     try:
         result = devstack(root, "up", "-d", timeout=300, env=bench_env())
         took = time.perf_counter() - started
+        returned_at = time.time()
         if result.returncode != 0:
             raise RuntimeError(f"devstack up -d: {result.returncode} {result.stdout}{result.stderr}")
         status = json.loads(devstack(root, "status", "--json").stdout)
         states = {s["name"]: s["state"] for s in status["services"]}
         if any(states.get(n) != "healthy" for n in names):
             raise RuntimeError(f"devstack up -d returned 0 but the services are {states}")
-        returned_at = time.time()
         spawned: dict[str, float] = {}
         healthy: dict[str, float] = {}
         for when, text in devstack_events(root, since=started_at):
