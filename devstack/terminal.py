@@ -3,6 +3,10 @@
 Writes happen on one background thread fed by a bounded buffer: a terminal (or pipe) that
 stops reading makes lines drop from the *terminal* (counted and reported), never from the
 log files, and never blocks the event loop or the children's pipes.
+
+A terminal that is only slower than a burst (a file on a busy disk, a terminal emulator
+scrolling) is not a stalled one: past MAX_PENDING queued bytes, lines are dropped only once the
+writer thread has made no progress for STALL_AFTER seconds, or past HARD_MAX_PENDING.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from typing import BinaryIO
 
 COLOURS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
 DEVSTACK_COLOUR = "1;37"
-MAX_PENDING = 8 * 1024 * 1024  # bytes queued for the terminal before lines are dropped
+MAX_PENDING = 8 * 1024 * 1024  # bytes queued for the terminal before a stalled one drops lines
+HARD_MAX_PENDING = 32 * 1024 * 1024  # …and before a slow one does
+STALL_AFTER = 1.0  # seconds without a write completing: the terminal is stalled
+WRITE_SLICE = 1024 * 1024  # the writer reports progress after each slice this big
 
 
 def use_colour(stream: BinaryIO | None = None) -> bool:
@@ -30,8 +37,11 @@ def use_colour(stream: BinaryIO | None = None) -> bool:
 
 
 class TerminalSink:
-    def __init__(self, out: BinaryIO, names: list[str], colour: bool) -> None:
+    def __init__(self, out: BinaryIO, names: list[str], colour: bool,
+                 stall_after: float = STALL_AFTER) -> None:
         self._out = out
+        self._stall_after = stall_after
+        self._progress_at = time.monotonic()  # the writer's last sign of life: started or wrote a slice
         self.colour = colour
         self.width = max([len(n) for n in [*names, "devstack"]])
         self._prefixes: dict[str, bytes] = {}
@@ -83,7 +93,9 @@ class TerminalSink:
 
     def _queue(self, data: bytes) -> None:
         with self._cond:
-            if self._pending_bytes + len(data) > MAX_PENDING:
+            queued = self._pending_bytes + len(data)  # including what the writer is writing now
+            if queued > MAX_PENDING and (queued > HARD_MAX_PENDING
+                                         or time.monotonic() - self._progress_at > self._stall_after):
                 self.dropped_lines += data.count(b"\n")  # one per line: counted only when dropped
                 return
             self._pending.append(data)
@@ -99,7 +111,7 @@ class TerminalSink:
                     return
                 blocks = list(self._pending)
                 self._pending.clear()
-                self._pending_bytes = 0
+                self._progress_at = time.monotonic()
                 drops = self.dropped_lines - self._reported_drops
                 self._reported_drops = self.dropped_lines
             data = b"".join(blocks)
@@ -108,14 +120,24 @@ class TerminalSink:
                     f"the terminal fell behind: {drops} lines not shown here "
                     "(they are in `devstack logs`)\n").encode()
             try:
-                self._out.write(data)
-                self._out.flush()
+                self._write(data)
             except (OSError, ValueError):
                 # The terminal is gone (closed tty, broken pipe): the logs are still in the files.
                 with self._cond:
                     self._closed = True
                     self._pending.clear()
                 return
+
+    def _write(self, data: bytes) -> None:
+        """Write in slices, each one a sign of progress (and room for more in the queue)."""
+        view = memoryview(data)
+        for start in range(0, len(view), WRITE_SLICE):
+            piece = view[start:start + WRITE_SLICE]
+            self._out.write(piece)
+            self._out.flush()
+            with self._cond:
+                self._progress_at = time.monotonic()
+                self._pending_bytes = max(0, self._pending_bytes - len(piece))
 
     def close(self, timeout: float = 2.0) -> None:
         """Flush what is queued (bounded in time) and stop the writer thread."""

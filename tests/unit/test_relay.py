@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import random
+import threading
+import time
 from pathlib import Path
 
 from devstack import ansi
 from devstack.logfile import LogFile, read_records
 from devstack.logs import RING_BYTES, RING_LINES, RecentLines, ServiceLog
-from devstack.terminal import TerminalSink
+from devstack.terminal import HARD_MAX_PENDING, MAX_PENDING, TerminalSink
 
 
 class Collected(io.BytesIO):
@@ -77,3 +79,80 @@ def test_recent_lines_keep_the_last_lines_within_the_byte_bound() -> None:
     kept = big.lines()
     assert kept[-1].startswith("99 ") and len(kept) <= 8  # ~RING_BYTES of 10 kB lines, not 200
     assert sum(len(line) for line in kept) < 2 * RING_BYTES
+
+
+class SlowTerminal(io.BytesIO):
+    """A terminal that takes `delay` seconds per write: slower than the burst, never stalled."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        time.sleep(self.delay)
+        return super().write(data)
+
+    def close(self) -> None:
+        pass
+
+
+class StalledTerminal(io.BytesIO):
+    """A terminal that stops reading (Ctrl-S, a pipe nobody reads) until `resume` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resume = threading.Event()
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.resume.wait(30)
+        return super().write(data)
+
+    def close(self) -> None:
+        pass
+
+
+def burst(terminal: TerminalSink, megabytes: int) -> int:
+    """Queue `megabytes` MB of 100-byte lines as fast as possible; the number of lines."""
+    block = b"\n".join(b"%099d" % i for i in range(10_000))  # 1 MB
+    for _ in range(megabytes):
+        terminal.block("svc", block, time.time())
+    return megabytes * 10_000
+
+
+def test_a_slow_terminal_gets_every_line_of_a_burst_past_the_soft_limit() -> None:
+    out = SlowTerminal(delay=0.02)  # ~50 MB/s in 1 MiB slices: slower than the burst
+    terminal = TerminalSink(out, ["svc"], colour=False, stall_after=0.5)
+    lines = burst(terminal, (MAX_PENDING // 1_000_000) * 2)  # twice the soft limit, under the hard one
+    terminal.close(timeout=30)
+    assert terminal.dropped_lines == 0
+    assert out.getvalue().count(b"\n") == lines
+
+
+def test_a_stalled_terminal_drops_lines_and_says_how_many() -> None:
+    out = StalledTerminal()
+    terminal = TerminalSink(out, ["svc"], colour=False, stall_after=0.2)
+    lines = burst(terminal, 1)  # the writer takes it and blocks on the stalled terminal
+    deadline = time.monotonic() + 5
+    while terminal.dropped_lines == 0 and time.monotonic() < deadline:
+        burst(terminal, 1)
+        time.sleep(0.01)
+    assert terminal.dropped_lines > 0  # once the writer made no progress for stall_after
+    queued = terminal._pending_bytes
+    assert queued <= HARD_MAX_PENDING
+    burst(terminal, 3)
+    assert terminal._pending_bytes == queued  # stalled: nothing more is queued, all of it dropped
+    dropped = terminal.dropped_lines
+    out.resume.set()
+    terminal.close(timeout=30)
+    text = out.getvalue()
+    assert f"the terminal fell behind: {dropped} lines not shown here".encode() in text
+    assert lines > 0 and text.count(b"\n") > 0
+
+
+def test_a_slow_terminal_is_still_bounded_by_the_hard_limit() -> None:
+    out = StalledTerminal()
+    terminal = TerminalSink(out, ["svc"], colour=False, stall_after=3600)  # never "stalled"
+    burst(terminal, HARD_MAX_PENDING // 1_000_000 + 5)
+    assert terminal.dropped_lines > 0 and terminal._pending_bytes <= HARD_MAX_PENDING
+    out.resume.set()
+    terminal.close(timeout=30)
