@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devstack.addresses import is_ip_literal, show
 from devstack.specs import HealthSpec, ProbeKind
 
 if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads h11
@@ -134,18 +135,6 @@ def _fail(error: str, *, elapsed_ms: float | None = None, address: str | None = 
 def _seconds(value: float) -> str:
     # "5.0 s", "0.25 s": the user wrote a duration; show it as seconds, briefly.
     return f"{float(round(value, 3))} s"
-
-
-def _label(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        return False
-    return True
 
 
 def _elapsed_ms(started: float) -> float:
@@ -349,7 +338,7 @@ async def _http_attempt(health: HealthSpec, url: Url, dial: str | None, tried: s
     except (TimeoutError, OSError) as exc:
         return _Attempt(tried, False, False, _connection_reason(exc, health.timeout))
     elapsed = _elapsed_ms(started)
-    peer = _label(*reply.peer) if reply.peer is not None else tried
+    peer = show(*reply.peer) if reply.peer is not None else tried
     where = f"HTTP {reply.status} from {peer}"
     if not _status_ok(health, reply.status):
         detail = f"{where} (expected {_expected_status_text(health)})"
@@ -372,11 +361,11 @@ async def probe_http(health: HealthSpec) -> ProbeResult:
     except ValueError as exc:
         return _fail(f"invalid URL {health.target!r}: {exc}")
     if url.host != "localhost":
-        return await _first_success([_http_attempt(health, url, None, _label(url.host, url.port))])
+        return await _first_success([_http_attempt(health, url, None, show(url.host, url.port))])
     # Dial both loopback addresses ourselves, so that the answer says which family the
     # service listens on; the server still sees the Host (and TLS server name) it was configured for.
     return await _first_success(
-        [_http_attempt(health, url, ip, _label(ip, url.port)) for ip in _LOCALHOST_ADDRESSES]
+        [_http_attempt(health, url, ip, show(ip, url.port)) for ip in _LOCALHOST_ADDRESSES]
     )
 
 
@@ -397,7 +386,7 @@ def _parse_tcp_target(target: str) -> tuple[str, int] | None:
 
 
 async def _tcp_literal_attempt(host: str, port: int, timeout: float) -> _Attempt:
-    tried = _label(host, port)
+    tried = show(host, port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     started = time.perf_counter()
     try:
@@ -418,7 +407,7 @@ async def _tcp_literal_attempt(host: str, port: int, timeout: float) -> _Attempt
 
 
 async def _tcp_named_attempt(host: str, port: int, timeout: float) -> _Attempt:
-    tried = _label(host, port)
+    tried = show(host, port)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
@@ -427,7 +416,7 @@ async def _tcp_named_attempt(host: str, port: int, timeout: float) -> _Attempt:
         return _Attempt(tried, False, False, _connection_reason(exc, timeout))
     peername = transport.get_extra_info("peername")
     transport.close()
-    peer = _label(str(peername[0]), int(peername[1])) if isinstance(peername, tuple) else tried
+    peer = show(str(peername[0]), int(peername[1])) if isinstance(peername, tuple) else tried
     return _Attempt(tried, True, True, "", _elapsed_ms(started), peer)
 
 
@@ -441,7 +430,7 @@ async def probe_tcp(health: HealthSpec) -> ProbeResult:
         return await _first_success(
             [_tcp_literal_attempt(ip, port, health.timeout) for ip in _LOCALHOST_ADDRESSES]
         )
-    if _is_ip_literal(host):
+    if is_ip_literal(host):
         return await _first_success([_tcp_literal_attempt(host, port, health.timeout)])
     return await _first_success([_tcp_named_attempt(host, port, health.timeout)])
 

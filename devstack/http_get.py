@@ -34,6 +34,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import h11
 
+from devstack.addresses import is_ip_literal
+
 __all__ = ["BadResponse", "Reply", "Url", "get", "parse_url"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -143,14 +145,6 @@ def _tls_context() -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["http/1.1"])
     return context
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        return False
-    return True
 
 
 def _decode(body: bytes, coding: str | None, limit: int) -> bytes:
@@ -280,7 +274,7 @@ async def get(
     done: asyncio.Future[Reply] = loop.create_future()
     protocol = _GetProtocol(_request(url.target, url.authority, url.authorization), done, read_body, max_body)
     transport: asyncio.BaseTransport
-    if _is_ip_literal(host):
+    if is_ip_literal(host):
         # A bare non-blocking socket: no resolver, no executor thread. A probe of a starting
         # service is refused every few ms; this way a refusal costs no more than a tcp probe's.
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)

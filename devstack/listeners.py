@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import psutil
 
+from devstack.addresses import show
 from devstack.health import Target
 from devstack.ports import listeners, listening_sockets, socket_fds, still_held
 from devstack.spawn import describe, tag_of, tree
@@ -52,10 +53,6 @@ def _serves(ip: str, target: Target) -> bool:
     return ip == target.host
 
 
-def _show(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
 def explain_mismatch(name: str, target: Target, listening: list[tuple[str, int]]) -> str | None:
     """Why a failing probe fails although the service listens; None when it does not listen at all
     or does listen where the probe dials (then the probe's own error says enough)."""
@@ -63,11 +60,11 @@ def explain_mismatch(name: str, target: Target, listening: list[tuple[str, int]]
         return None
     if any(port == target.port and _serves(ip, target) for ip, port in listening):
         return None
-    shown = ", ".join(_show(ip, port) for ip, port in listening[:4])
+    shown = ", ".join(show(ip, port) for ip, port in listening[:4])
     same_port = [ip for ip, port in listening if port == target.port]
     if same_port:
-        where = _show(same_port[0], target.port)
-        return (f"{name} listens on {shown}, but the probe dials {_show(target.host, target.port)}: "
+        where = show(same_port[0], target.port)
+        return (f"{name} listens on {shown}, but the probe dials {show(target.host, target.port)}: "
                 f"another address family; bind to both (e.g. --host ::) or probe {where}")
     return f"{name} listens on {shown}, not on port {target.port} that the probe dials"
 

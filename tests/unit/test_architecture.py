@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "devstack"
 
 # Lower layers first; a module may import only from its own layer or the ones before it.
 LAYERS = [
-    {"errors", "durations", "specs", "states", "clock", "suggest", "paths", "protocol", "coalesce", "ansi"},
+    {"errors", "durations", "specs", "states", "clock", "suggest", "paths", "protocol", "coalesce", "ansi",
+     "addresses"},
     {"config", "procfile", "policy", "env", "logfile", "http_get", "health", "terminal", "render"},
     {"spawn", "background", "requirements", "signatures", "logs"},
     {"ports", "listeners", "preflight", "client"},
