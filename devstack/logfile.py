@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from devstack.durations import parse_duration
+from devstack.stamps import SecondText
 
 __all__ = [
     "DEFAULT_BACKUPS",
@@ -220,24 +221,21 @@ def decode_lines(lines: Sequence[bytes]) -> list[str]:
 # --------------------------------------------------------------------------- writing
 
 
-_second_text: tuple[float, str] = (-1.0, "")  # the last whole second formatted, and its text
+_utc_seconds = SecondText("%Y-%m-%dT%H:%M:%S", utc=True)
 
 
 def format_timestamp(ts: float) -> str:
     """`2026-11-26T05:39:45.123456Z` for a POSIX time: fixed width, so it sorts as text.
 
-    Called for every chunk a service prints: the seconds' text is formatted once per second
-    (strftime is ~8 µs), the microseconds rounded as `datetime.fromtimestamp` rounds them."""
-    global _second_text
+    Called for every chunk a service prints; the microseconds are rounded as
+    `datetime.fromtimestamp` rounds them."""
     fraction, whole = math.modf(ts)
     micros = round(fraction * 1e6)
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
     elif micros < 0:  # before 1970: modf keeps the sign
         whole, micros = whole - 1, micros + 1_000_000
-    if whole != _second_text[0]:
-        _second_text = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{_second_text[1]}.{micros:06d}Z"
+    return f"{_utc_seconds(int(whole))}.{micros:06d}Z"
 
 
 def _describe(exc: OSError, path: Path) -> str:

@@ -12,7 +12,6 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from devstack import policy
@@ -23,6 +22,7 @@ from devstack.health import LogProbe, ProbeResult
 from devstack.logs import ServiceLog
 from devstack.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
 from devstack.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.stamps import SecondText
 from devstack.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
 
 # One polled probe: (health, cwd, env) → its result. health.run_probe, or a test's fake network.
@@ -78,15 +78,11 @@ class Outcome:
     reason: tuple[str, str | None] | None = None  # (what devstack saw, the probe's last error)
 
 
-_iso_second: tuple[int, str] = (-1, "")  # the last second formatted: every probe asks
+_utc_seconds = SecondText("%Y-%m-%dT%H:%M:%SZ", utc=True)  # every probe's result is stamped
 
 
 def _iso(ts: float) -> str:
-    global _iso_second
-    second = int(ts)
-    if second != _iso_second[0]:
-        _iso_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _iso_second[1]
+    return _utc_seconds(int(ts))
 
 
 _MEANINGFUL = re.compile(r"[A-Za-z0-9]")

@@ -18,6 +18,8 @@ import time
 from collections import deque
 from typing import BinaryIO
 
+from devstack.stamps import SecondText
+
 COLOURS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
 DEVSTACK_COLOUR = "1;37"
 MAX_PENDING = 8 * 1024 * 1024  # bytes queued for the terminal before a stalled one drops lines
@@ -52,17 +54,12 @@ class TerminalSink:
         self._reported_drops = 0
         self._cond = threading.Condition()
         self._closed = False
-        self._clock_second = -1
-        self._clock_text = ""
+        self._clock = SecondText("%H:%M:%S", utc=False)
         self._thread = threading.Thread(target=self._drain, name="devstack-terminal", daemon=True)
         self._thread.start()
 
     def _time(self, ts: float) -> str:
-        second = int(ts)
-        if second != self._clock_second:
-            self._clock_second = second
-            self._clock_text = time.strftime("%H:%M:%S", time.localtime(ts))
-        return self._clock_text
+        return self._clock(int(ts))
 
     def _name_part(self, name: str) -> bytes:
         part = self._prefixes.get(name)

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "devstack"
 # Lower layers first; a module may import only from its own layer or the ones before it.
 LAYERS = [
     {"errors", "durations", "specs", "states", "clock", "suggest", "paths", "protocol", "coalesce", "ansi",
-     "addresses"},
+     "addresses", "stamps"},
     {"config", "procfile", "policy", "env", "logfile", "http_get", "health", "terminal", "render"},
     {"spawn", "background", "requirements", "signatures", "logs"},
     {"ports", "listeners", "preflight", "client"},
