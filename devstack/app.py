@@ -195,7 +195,9 @@ class App:
 
         for sig in codes:
             if sig == signal.SIGHUP and not self.foreground:
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # detached: outlive the terminal
+                # Detached: outlive the terminal. A handler that does nothing, not SIG_IGN: an
+                # ignored signal would stay ignored in every service across exec.
+                loop.add_signal_handler(sig, lambda: None)
                 continue
             loop.add_signal_handler(sig, on_signal, sig)
 

@@ -107,6 +107,18 @@ def test_a_supervisor_that_dies_at_start_is_reported_in_one_line_and_leaves_noth
     assert "idle up" not in stack.log_text("idle")
 
 
+def test_services_of_a_detached_stack_do_not_inherit_its_ignored_hangup(stack: Stack) -> None:
+    """The detached supervisor shrugs off SIGHUP (it outlives the terminal), but an ignored signal
+    survives exec: its services must get the default, as `kill -HUP` users expect."""
+    show = ("import time; status = open('/proc/self/status').read().split('\\n'); "
+            "print([line for line in status if line.startswith('SigIgn')][0], flush=True); time.sleep(600)")
+    stack.toml(f"[services.probe]\ncommand = {q([PY, '-c', show])}\n")
+    assert stack.run("up", "-d").code == 0
+    wait_until(lambda: "SigIgn" in stack.log_text("probe"), 10, "the service's signal mask")
+    ignored = int(stack.log_text("probe").split("SigIgn:")[1].split()[0], 16)
+    assert not ignored & (1 << (signal.SIGHUP - 1)), f"SIGHUP ignored: {ignored:x}"
+
+
 def test_logs_follow_prints_new_lines(stack: Stack) -> None:
     stack.write("ticker.py", """
         import sys, time
