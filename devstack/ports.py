@@ -106,12 +106,6 @@ def socket_fds(pids: set[int]) -> dict[int, tuple[int, int]] | None:
     return held
 
 
-def socket_inodes(pids: set[int]) -> set[int] | None:
-    """Inodes of the sockets the processes hold open (None when /proc cannot say: not Linux)."""
-    held = socket_fds(pids)
-    return None if held is None else set(held)
-
-
 def still_held(inode: int, pid: int, fd: int) -> bool:
     """Process `pid` still has socket `inode` open as `fd`: one readlink."""
     try:
