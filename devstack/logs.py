@@ -131,7 +131,7 @@ class ServiceLog:
         terminal to interpret, no log probe listening) goes to the sinks without ever being
         split into lines; anything else takes the line by line way."""
         if self._listeners or ansi.needs_cleaning(block) or not is_utf8(block):
-            self.lines(stream, block.split(b"\n"))
+            self.lines(stream, block.split(b"\n"), block)
             return
         now = time.time()
         self._file.write_block(stream, block, now)
@@ -140,8 +140,9 @@ class ServiceLog:
             self._terminal.block(self.name, block, now)
         self._recent.add(block)
 
-    def lines(self, stream: str, lines: list[bytes]) -> None:
-        block = b"\n".join(lines)
+    def lines(self, stream: str, lines: list[bytes], block: bytes | None = None) -> None:
+        """Complete lines; `block`: the same lines joined by `\\n`, when the caller has it."""
+        block = b"\n".join(lines) if block is None else block
         framed = lines
         lines = clean_utf8(lines, block)
         shown = lines

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from typing import BinaryIO
 
+from devstack.logfile import prefixed
 from devstack.stamps import SecondText
 
 COLOURS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
@@ -85,8 +86,7 @@ class TerminalSink:
 
     def block(self, name: str, block: bytes, ts: float) -> None:
         """Like `lines` for lines joined by `\\n` (see `LineSplitter.feed_block`)."""
-        prefix = self._prefix(name, ts)
-        self._queue(b"".join((prefix, block.replace(b"\n", b"\n" + prefix), b"\n")))  # one copy, not two
+        self._queue(prefixed(self._prefix(name, ts), block))
 
     def _queue(self, data: bytes) -> None:
         with self._cond:
