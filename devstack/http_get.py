@@ -1,4 +1,6 @@
-"""One HTTP/1.1 GET for a health probe: h11 reads the response, an asyncio Protocol moves the bytes.
+"""One HTTP/1.1 GET for a health probe: h11 reads the response; a bare non-blocking socket (plain
+HTTP to an IP address: every probe of a local service) or an asyncio transport (TLS, a host name)
+moves the bytes.
 
 One job: send one GET on a new connection and hand back what a probe judges: the status, the
 declared charset, the body (only when asked, and bounded) and the address that answered. Judging
@@ -15,9 +17,10 @@ What it deliberately does not do, each one a way a probe could lie or linger:
   self-signed or mkcert certificates.
 
 Why not httpx (which devstack used before): one probe cost 1.3–1.7 ms of CPU in httpx, httpcore
-and anyio, and importing them ~8 MB of the supervisor's RSS; this costs ~0.5 ms and no extra
-import but h11 (httpx's own HTTP/1.1 parser). A literal address is dialled on a bare socket (no
-resolver, no thread), so a refused GET costs what a refused connect costs.
+and anyio, and importing them ~8 MB of the supervisor's RSS; this costs ~0.5 ms (most of it the
+kernel's loopback TCP: connect and the server's wake-up) and no extra import but h11 (httpx's own
+HTTP/1.1 parser). A literal address is dialled on a bare socket (no resolver, no thread), so a
+refused GET costs what a refused connect costs.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ _HAPPY_EYEBALLS_DELAY = 0.25
 # Percent-encode only what cannot appear in a request line (spaces, controls, non-ASCII); keep
 # every printable ASCII character, and so any escapes the user already wrote.
 _KEEP_IN_TARGET = string.punctuation
+_RECV_BYTES = 64 << 10
 
 
 class BadResponse(Exception):
@@ -163,26 +167,71 @@ def _decode(body: bytes, coding: str | None, limit: int) -> bytes:
         raise BadResponse(f"the body does not decode as {coding} ({exc})") from None
 
 
-class _GetProtocol(asyncio.Protocol):
-    """Sends the request once connected; resolves `done` with a Reply, or with why there is none."""
+class _Exchange:
+    """One GET's bytes out, and h11 reading the response back: the part of a probe that does not
+    care how the bytes move (a bare socket, or a TLS transport)."""
 
-    def __init__(self, request: h11.Request, done: asyncio.Future[Reply], read_body: bool, max_body: int):
-        self._request = request
-        self._done = done
+    def __init__(self, request: h11.Request, read_body: bool, max_body: int):
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self.outgoing = self._h11.send(request) + self._h11.send(h11.EndOfMessage())
         self._read_body = read_body
         self._max_body = max_body
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
-        self._transport: asyncio.Transport | None = None
         self._response: h11.Response | None = None
         self._body = bytearray()
+
+    def feed(self, data: bytes, peer: object) -> Reply | None:
+        """Bytes received (b"" for the end of the stream); the Reply once it is complete.
+        `peer`: the socket's peer name, put in the Reply. Raises BadResponse."""
+        if not data and self._response is None:
+            # What httpcore says too: the connection ended before a whole status line and headers.
+            raise BadResponse("server disconnected without sending a response")
+        try:
+            self._h11.receive_data(data)
+            while True:
+                event = self._h11.next_event()
+                if event is h11.NEED_DATA or event is h11.PAUSED:
+                    return None
+                # An InformationalResponse (100 Continue, 103 Early Hints) is interim: the answer
+                # follows. (h11 itself refuses a 101, as no upgrade was asked for.)
+                if isinstance(event, h11.Response):
+                    self._response = event
+                    if not self._read_body:
+                        return self._reply(peer)
+                elif isinstance(event, h11.Data):
+                    self._body += event.data
+                    if len(self._body) >= self._max_body:
+                        return self._reply(peer)  # a `/` that streams forever must not be buffered forever
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    return self._reply(peer)
+        except h11.RemoteProtocolError as exc:
+            raise BadResponse(" ".join(str(exc).split()).rstrip(".").lower() or "protocol error") from None
+
+    def _reply(self, peer: object) -> Reply:
+        assert self._response is not None
+        content_type = coding = None
+        for name, value in self._response.headers:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-encoding":
+                coding = value.decode("latin-1").strip().lower()
+        body = _decode(bytes(self._body[: self._max_body]), coding, self._max_body)
+        address = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
+        return Reply(self._response.status_code, content_type, body, address)
+
+
+class _GetProtocol(asyncio.Protocol):
+    """The exchange over a transport (TLS, or a name asyncio dials): resolves `done` with the
+    Reply, or with why there is none."""
+
+    def __init__(self, exchange: _Exchange, done: asyncio.Future[Reply]):
+        self._exchange = exchange
+        self._done = done
+        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        try:
-            transport.write(self._h11.send(self._request) + self._h11.send(h11.EndOfMessage()))
-        except Exception as exc:  # a bug, not the network's doing: surface it, do not time out
-            self._fail(exc)
+        transport.write(self._exchange.outgoing)
 
     def data_received(self, data: bytes) -> None:
         self._feed(data)
@@ -195,62 +244,43 @@ class _GetProtocol(asyncio.Protocol):
         if self._done.done():
             return
         if exc is not None:
-            self._fail(exc)
+            self._done.set_exception(exc)
         else:
             self._feed(b"")
-
-    def _fail(self, exc: BaseException) -> None:
-        if not self._done.done():
-            self._done.set_exception(exc)
-
-    def _finish(self) -> None:
-        if self._done.done():
-            return
-        assert self._response is not None
-        content_type = coding = None
-        for name, value in self._response.headers:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-encoding":
-                coding = value.decode("latin-1").strip().lower()
-        try:
-            body = _decode(bytes(self._body[: self._max_body]), coding, self._max_body)
-        except BadResponse as exc:
-            self._fail(exc)
-            return
-        peer = self._transport.get_extra_info("peername") if self._transport is not None else None
-        address = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
-        self._done.set_result(Reply(self._response.status_code, content_type, body, address))
 
     def _feed(self, data: bytes) -> None:
         if self._done.done():
             return
-        if not data and self._response is None:
-            # What httpcore says too: the connection ended before a whole status line and headers.
-            self._fail(BadResponse("server disconnected without sending a response"))
-            return
         try:
-            self._h11.receive_data(data)
-            while not self._done.done():
-                event = self._h11.next_event()
-                if event is h11.NEED_DATA or event is h11.PAUSED:
-                    return
-                # An InformationalResponse (100 Continue, 103 Early Hints) is interim: the answer
-                # follows. (h11 itself refuses a 101, as no upgrade was asked for.)
-                if isinstance(event, h11.Response):
-                    self._response = event
-                    if not self._read_body:
-                        self._finish()
-                elif isinstance(event, h11.Data):
-                    self._body += event.data
-                    if len(self._body) >= self._max_body:
-                        self._finish()  # a `/` that streams forever must not be buffered forever
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    self._finish()
-        except h11.RemoteProtocolError as exc:
-            self._fail(BadResponse(" ".join(str(exc).split()).rstrip(".").lower() or "protocol error"))
-        except Exception as exc:  # a bug: surface it rather than leave the caller waiting
-            self._fail(exc)
+            peer = self._transport.get_extra_info("peername") if self._transport is not None else None
+            reply = self._exchange.feed(data, peer)
+        except Exception as exc:  # BadResponse, or a bug: surface it rather than leave the caller waiting
+            self._done.set_exception(exc)
+            return
+        if reply is not None:
+            self._done.set_result(reply)
+
+
+async def _get_on_socket(loop: asyncio.AbstractEventLoop, host: str, port: int, exchange: _Exchange) -> Reply:
+    """The exchange on a bare non-blocking socket to an IP address: no transport, no protocol, no
+    resolver, no executor thread. This is every probe of a plain-HTTP service, every few seconds for
+    hours, and of a starting one every few ms: a third less CPU than going through a transport
+    (`.venv/bin/python bench/probe_cost.py`)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, port))
+        await loop.sock_sendall(sock, exchange.outgoing)
+        peer = sock.getpeername()
+        while True:
+            data = await loop.sock_recv(sock, _RECV_BYTES)
+            reply = exchange.feed(data, peer)
+            if reply is not None:
+                return reply
+            if not data:  # h11 answers the end of the stream with a reply or an error; never wait on
+                raise BadResponse("server disconnected before the response was complete")
+    finally:
+        sock.close()
 
 
 async def get(
@@ -269,26 +299,27 @@ async def get(
     (such as the caller's timeout)."""
     loop = asyncio.get_running_loop()
     host = dial or url.host
+    exchange = _Exchange(_request(url.target, url.authority, url.authorization), read_body, max_body)
+    if not url.tls and is_ip_literal(host):
+        return await _get_on_socket(loop, host, url.port, exchange)
     tls = _tls_context() if url.tls else None
     sni = url.host if url.tls else None
     done: asyncio.Future[Reply] = loop.create_future()
-    protocol = _GetProtocol(_request(url.target, url.authority, url.authorization), done, read_body, max_body)
     transport: asyncio.BaseTransport
     if is_ip_literal(host):
-        # A bare non-blocking socket: no resolver, no executor thread. A probe of a starting
-        # service is refused every few ms; this way a refusal costs no more than a tcp probe's.
+        # A bare non-blocking socket, then TLS over it: no resolver, no executor thread.
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
             await loop.sock_connect(sock, (host, url.port))
-            transport, _ = await loop.create_connection(lambda: protocol, sock=sock, ssl=tls,
-                                                        server_hostname=sni)
+            transport, _ = await loop.create_connection(lambda: _GetProtocol(exchange, done), sock=sock,
+                                                        ssl=tls, server_hostname=sni)
         except BaseException:
             sock.close()
             raise
     else:
         transport, _ = await loop.create_connection(
-            lambda: protocol, host, url.port, ssl=tls, server_hostname=sni,
+            lambda: _GetProtocol(exchange, done), host, url.port, ssl=tls, server_hostname=sni,
             happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY,
         )
     clean = False
