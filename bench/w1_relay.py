@@ -13,11 +13,18 @@ devstack both in the terminal stream and in the log files); anything else counts
 
 The floor is the same 4 writers with their stdout appended straight to one file.
 The writers stay alive after writing (honcho stops everything as soon as one process exits).
+
+"bare relay" is a yardstick, not a peer: the least a Python relay doing devstack's job costs here
+(BARE_RELAY: `python -I -S`, no asyncio, no checks, no rotation, no terminal thread; each pipe's
+complete lines with devstack's prefixes to the terminal stream and to one log file per service).
+What devstack spends beyond it is devstack's own; what the bare relay spends beyond the floor is
+Python's start-up and the kernel's copying (every byte read once, written twice).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shutil
 import signal
@@ -56,10 +63,41 @@ while True:  # stay up: honcho stops every process as soon as one exits
     time.sleep(3600)
 '''
 
+BARE_RELAY = r'''
+import json, os, selectors, subprocess, sys, time
+log_dir, services = sys.argv[1], json.loads(sys.argv[2])
+selector = selectors.DefaultSelector()
+for name, argv in services.items():
+    r, w = os.pipe()
+    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.STDOUT)
+    os.close(w)
+    log = os.open(os.path.join(log_dir, name + ".log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    selector.register(r, selectors.EVENT_READ, [name.encode(), log, b""])
+while True:
+    for key, _ in selector.select():
+        state = key.data
+        chunk = os.read(key.fd, 1 << 16)
+        if not chunk:
+            selector.unregister(key.fd)
+            continue
+        data = state[2] + chunk
+        cut = data.rfind(b"\n") + 1
+        state[2] = data[cut:]
+        if cut:
+            block, now = data[: cut - 1], time.time()
+            clock = time.strftime("%H:%M:%S ", time.localtime(now)).encode()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)).encode()
+            stamp += b".%06dZ stdout " % (now % 1 * 1e6)
+            for fd, prefix in ((1, clock + state[0] + b" | "), (state[1], stamp)):
+                os.write(fd, prefix + block.replace(b"\n", b"\n" + prefix) + b"\n")
+'''
+BARE = "bare relay"
+
 # What each tool puts before a service's line in its output (the name is filled in), and the
 # least number of bytes that prefix can have (to tell "still arriving" from "arrived").
 PREFIX = {
     DEVSTACK: (rb"\d\d:\d\d:\d\d {name} *\| ", 20),
+    BARE: (rb"\d\d:\d\d:\d\d {name} *\| ", 20),
     "devstack logs": (rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z stdout ", 35),
     "honcho": (rb"\d\d:\d\d:\d\d {name}\.1 *\| ", 18),
     "concurrently": (rb"\[{name}\] ", 6),
@@ -73,7 +111,7 @@ def run(bench: Bench) -> None:
     timeout = 60.0 if bench.quick else 180.0
     writer = bench.scratch / "w1_writer.py"
     writer.write_text(WRITER)
-    tools = [DEVSTACK, *fleet.peers_available(bench, WORKLOAD), "floor"]
+    tools = [DEVSTACK, *fleet.peers_available(bench, WORKLOAD), BARE, "floor"]
     bench.note(f"W1: {len(NAMES)} services × {lines:,} lines of {LINE_BYTES} B; relay time = launch → last "
                "byte in the tool's output files (sizes polled every 5 ms); supervisord has no terminal "
                "stream, so its per-program stdout_logfile files are its output; devstack's figure covers "
@@ -106,6 +144,13 @@ def one_run(bench: Bench, tool: str, writer: Path, lines: int, timeout: float) -
                     procs.append(subprocess.Popen(argv, cwd=workdir, env=fleet.bench_env(),
                                                   stdin=subprocess.DEVNULL, stdout=sink,
                                                   stderr=subprocess.STDOUT, start_new_session=True))
+        elif tool == BARE:
+            relay = workdir / "bare_relay.py"
+            relay.write_text(BARE_RELAY)
+            log_dir = workdir / ".devstack" / "logs"
+            log_dir.mkdir(parents=True)
+            proc = fleet.spawn([PY, "-I", "-S", str(relay), str(log_dir), json.dumps(services)], workdir, out)
+            procs.append(proc)
         else:
             proc = fleet.launch(bench, tool, workdir, services, out)
             procs.append(proc)
@@ -118,7 +163,7 @@ def one_run(bench: Bench, tool: str, writer: Path, lines: int, timeout: float) -
         finished = _watch(groups, done, launched, timeout, procs, at_first_output)
         cpu = cpu_seconds(proc.pid) if proc is not None and proc.poll() is None else None
     finally:
-        if tool == "floor":
+        if tool in ("floor", BARE):
             for p in procs:
                 stop_tree(p, sig=signal.SIGTERM)
         elif proc is not None:
@@ -141,9 +186,9 @@ def one_run(bench: Bench, tool: str, writer: Path, lines: int, timeout: float) -
     lost = _verify(bench, tool, tool, groups[0][0](), lines)
     if tool != "floor":
         bench.add(WORKLOAD, "lost lines", tool, lost, "lines", "0" if target else "")
-    if tool == DEVSTACK:
-        lost = _verify(bench, "devstack logs", "devstack log files", groups[1][0](), lines)
-        bench.add(WORKLOAD, "lost lines, log files", tool, lost, "lines", "0")
+    if tool in (DEVSTACK, BARE):
+        lost = _verify(bench, "devstack logs", f"{tool} log files", groups[1][0](), lines)
+        bench.add(WORKLOAD, "lost lines, log files", tool, lost, "lines", "0" if target else "")
     shutil.rmtree(workdir, ignore_errors=True)  # ~100-250 MB of output per run
 
 
@@ -162,7 +207,7 @@ def _outputs(tool: str, workdir: Path, out: Path, lines: int) -> list[Group]:
         logs = [fleet.supervisord_log(workdir, n) for n in NAMES]
         return [(lambda: logs, least(tool))]
     groups: list[Group] = [(lambda: [out], least(tool))]
-    if tool == DEVSTACK:
+    if tool in (DEVSTACK, BARE):
         log_dir = workdir / ".devstack" / "logs"
         groups.append((lambda: _devstack_logs(log_dir), least("devstack logs")))
     return groups

@@ -11,12 +11,17 @@ the window (whose time schedstat of the live threads would miss), the tick count
 Second variant, devstack only (the peers have no health probes): the same 10 services as tiny
 HTTP servers (`python -m http.server`), each with an HTTP probe every 2 s; the window starts once
 `devstack status` says every service is healthy, and lasts a whole number of probe rounds.
+Then, with the same servers still up, a yardstick: "bare prober", the least a Python process
+spends on the same GETs (BARE_PROBER: `python -I -S`, blocking sockets, the status line read and
+the connection closed, every 2 s), measured over a window of its own. Most of a probe's CPU is
+the kernel's loopback TCP (the handshake and the server's wake-up run on the prober's CPU time).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
 import socket
 import subprocess
 import time
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import fleet
-from common import PY, Bench, cpu_seconds, devstack, rss_mb
+from common import PY, Bench, cpu_seconds, devstack, rss_mb, stop_tree
 from fleet import DEVSTACK
 
 WORKLOAD = "W2"
@@ -32,6 +37,21 @@ TITLE = "idle cost"
 
 SERVICES = 10
 SETTLE = 3.0  # s after every service runs, before the window opens
+
+BARE_PROBER = r'''
+import socket, sys, time
+ports = [int(p) for p in sys.argv[1:]]
+request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+next_round = time.monotonic()
+while True:
+    for port in ports:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(request)
+            if not sock.recv(65536).startswith(b"HTTP/1."):
+                sys.exit(f"port {port}: not an HTTP answer")
+    next_round += 2.0
+    time.sleep(max(0.0, next_round - time.monotonic()))
+'''
 
 
 def run(bench: Bench) -> None:
@@ -83,12 +103,25 @@ def probed(bench: Bench, window: float) -> None:
         _wait_healthy(workdir, proc, 60)
         time.sleep(SETTLE)
         # A whole number of probe rounds (2 s): with --quick 6 s rather than 5 s.
-        cpu, rss = _window(bench, "devstack with probes", proc.pid, 2.0 * math.ceil(window / 2.0))
+        rounds = 2.0 * math.ceil(window / 2.0)
+        cpu, rss = _window(bench, "devstack with probes", proc.pid, rounds)
+        prober_script = workdir / "bare_prober.py"
+        prober_script.write_text(BARE_PROBER)
+        prober = fleet.spawn([PY, "-I", "-S", str(prober_script), *map(str, ports)], workdir,
+                             workdir / "prober.txt")
+        try:
+            time.sleep(SETTLE)
+            bare, _ = _window(bench, "bare prober", prober.pid, rounds)
+            if prober.poll() is not None:
+                raise RuntimeError(f"the bare prober exited: {(workdir / 'prober.txt').read_text()}")
+        finally:
+            stop_tree(prober, sig=signal.SIGTERM)
     finally:
         fleet.stop(DEVSTACK, proc, workdir)
         fleet.sweep(bench, workdir, "W2 devstack with probes")
     bench.add(WORKLOAD, "CPU per 30 s idle, 10 HTTP probes every 2 s", DEVSTACK, cpu, "s", "≤ 0.1 s")
     bench.add(WORKLOAD, "RSS, 10 HTTP probes every 2 s", DEVSTACK, rss, "MB", "≤ 30 MB")
+    bench.add(WORKLOAD, "CPU per 30 s idle, 10 HTTP probes every 2 s", "bare prober", bare, "s")
 
 
 def _window(bench: Bench, who: str, pid: int, window: float) -> tuple[float, float]:

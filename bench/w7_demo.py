@@ -143,6 +143,7 @@ def _depends(t: dict[str, object]) -> dict[str, str]:
     deps = t.get("depends_on", [])
     if isinstance(deps, list):
         return {str(d): "healthy" for d in deps}
+    assert isinstance(deps, dict), f"depends_on is a list or a table, not {deps!r}"
     return {str(k): str(v) for k, v in deps.items()}
 
 
