@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,13 @@ sys.path.insert(0, str(Path(__file__).parent / "integration"))
 from harness import Stack
 
 TEST_TAG = "DEVSTACK_TEST_RUN"
+
+# A test run a shell started in the background (`scripts/test &`) inherits SIGINT ignored, and an
+# ignored signal stays ignored across exec: every devstack the tests start would shrug off the
+# Ctrl-C some tests press (`logs -f`, `status --watch`). A handler, unlike SIG_IGN, is reset to
+# the default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _tagged(tag: str) -> list[psutil.Process]:
