@@ -427,6 +427,8 @@ class Service:
                               keep_probe=True)
                     if spec.restart_on_unhealthy:
                         return "unhealthy", result.error
+            if self.state != State.STARTING:
+                delay = policy.next_tick(ctx.clock.monotonic(), delay)  # one tick for every service
             await ctx.clock.sleep(delay)
 
     def _record(self, result: ProbeResult) -> None:

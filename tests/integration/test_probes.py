@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
-from harness import PY, Stack, can_bind_ipv6, free_port, q
+from harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
 
 V6_SERVER = r'''
 import http.server, socket, sys
@@ -97,3 +99,55 @@ health = {{ tcp = "127.0.0.1:{port}" }}
 """)
     assert stack.run("up", "-d").code == 0
     assert stack.service("db")["state"] == "healthy"
+
+
+STAMPING_SERVER = r'''
+import http.server, sys, time
+time.sleep(float(sys.argv[3]))  # start out of phase with the other service
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[2], "a") as f:  # CLOCK_MONOTONIC: one clock for every process
+            f.write(f"{time.monotonic()}\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+
+
+def test_services_with_the_same_interval_are_probed_on_one_shared_tick(stack: Stack) -> None:
+    """Once up, every service probed at an interval is probed at the same instants (multiples
+    of the interval on the monotonic clock): one wake-up of the supervisor for all of them.
+    The second service starts half a second after the first: on cadences of their own, their
+    probes would stay half a second apart."""
+    stack.write("stamping.py", STAMPING_SERVER)
+    services = ""
+    for name, delay in (("a", "0"), ("b", "0.5")):
+        port = free_port()
+        services += f"""
+[services.{name}]
+command = {q([PY, "stamping.py", str(port), str(stack.root / f"{name}.stamps"), delay])}
+health = {{ http = "http://127.0.0.1:{port}/", interval = "1s" }}
+"""
+    stack.toml(services)
+    assert stack.run("up", "-d").code == 0
+
+    def stamps(name: str) -> list[float]:
+        return [float(x) for x in (stack.root / f"{name}.stamps").read_text().split()]
+
+    def steady(name: str) -> list[float]:
+        got = stamps(name)
+        return [t for t in got if t >= got[0] + 1.0]  # past the fast probes of the start
+
+    wait_until(lambda: len(steady("a")) >= 5 and len(steady("b")) >= 4, 15, "steady probes of both")
+    b = stamps("b")
+    a = [t for t in steady("a") if t < b[-1] + 0.5][-3:]  # ticks b has had as well
+    for when in a:
+        assert min(abs(when - other) for other in b) < 0.05, (a, b)
+        assert abs(when - round(when)) < 0.05, a  # on the tick: a whole second of the clock
+    gaps = [later - earlier for earlier, later in itertools.pairwise(a)]
+    assert all(0.9 < gap < 1.1 for gap in gaps), gaps

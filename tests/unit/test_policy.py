@@ -69,6 +69,22 @@ def test_probe_delay(state: State, since: float, interval: float, want: float) -
     assert policy.probe_delay(state, since, interval) == want
 
 
+@pytest.mark.parametrize(("now", "period", "want"), [
+    (100.0, 2.0, 2.0),  # on a tick: the next one, a whole period away
+    (100.5, 2.0, 1.5),
+    (101.999, 2.0, 0.001),
+    (7.25, 0.5, 0.25),
+    (3.0, 0.0, 0.0),  # no period: no wait
+])
+def test_next_tick(now: float, period: float, want: float) -> None:
+    assert policy.next_tick(now, period) == pytest.approx(want)
+
+
+def test_next_tick_brings_services_probed_at_one_interval_to_the_same_instant() -> None:
+    wakes = {round(now + policy.next_tick(now, 2.0), 9) for now in (1000.01, 1000.7, 1001.3, 1001.99)}
+    assert wakes == {1002.0}
+
+
 @pytest.mark.parametrize(("state", "ok", "failures", "want"), [
     (State.STARTING, True, 0, policy.ProbeVerdict(State.HEALTHY, 0)),
     (State.STARTING, False, 7, policy.ProbeVerdict(State.STARTING, 8)),
