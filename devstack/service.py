@@ -427,8 +427,10 @@ class Service:
                               keep_probe=True)
                     if spec.restart_on_unhealthy:
                         return "unhealthy", result.error
-            if self.state != State.STARTING:
-                delay = policy.next_tick(ctx.clock.monotonic(), delay)  # one tick for every service
+            if self.state != State.STARTING and result.ok:
+                # Up and passing: on the tick shared by every service of this interval. After a
+                # failure the next probe waits a whole interval, so `retries` keep their timing.
+                delay = policy.next_tick(ctx.clock.monotonic(), delay)
             await ctx.clock.sleep(delay)
 
     def _record(self, result: ProbeResult) -> None:
