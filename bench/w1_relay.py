@@ -92,18 +92,19 @@ while True:
                 os.write(fd, prefix + block.replace(b"\n", b"\n" + prefix) + b"\n")
 '''
 BARE = "bare relay"
+WITH_LOG_FILES = (DEVSTACK, BARE)  # tools that also write .devstack/logs/NAME.log*
 
 # What each tool puts before a service's line in its output (the name is filled in), and the
 # least number of bytes that prefix can have (to tell "still arriving" from "arrived").
 PREFIX = {
     DEVSTACK: (rb"\d\d:\d\d:\d\d {name} *\| ", 20),
-    BARE: (rb"\d\d:\d\d:\d\d {name} *\| ", 20),
     "devstack logs": (rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z stdout ", 35),
     "honcho": (rb"\d\d:\d\d:\d\d {name}\.1 *\| ", 18),
     "concurrently": (rb"\[{name}\] ", 6),
     "supervisord": (rb"", 0),
     "floor": (rb"", 0),
 }
+PREFIX[BARE] = PREFIX[DEVSTACK]  # the bare relay prints devstack's terminal prefix
 
 
 def run(bench: Bench) -> None:
@@ -186,7 +187,7 @@ def one_run(bench: Bench, tool: str, writer: Path, lines: int, timeout: float) -
     lost = _verify(bench, tool, tool, groups[0][0](), lines)
     if tool != "floor":
         bench.add(WORKLOAD, "lost lines", tool, lost, "lines", "0" if target else "")
-    if tool in (DEVSTACK, BARE):
+    if tool in WITH_LOG_FILES:
         lost = _verify(bench, "devstack logs", f"{tool} log files", groups[1][0](), lines)
         bench.add(WORKLOAD, "lost lines, log files", tool, lost, "lines", "0" if target else "")
     shutil.rmtree(workdir, ignore_errors=True)  # ~100-250 MB of output per run
@@ -207,7 +208,7 @@ def _outputs(tool: str, workdir: Path, out: Path, lines: int) -> list[Group]:
         logs = [fleet.supervisord_log(workdir, n) for n in NAMES]
         return [(lambda: logs, least(tool))]
     groups: list[Group] = [(lambda: [out], least(tool))]
-    if tool in (DEVSTACK, BARE):
+    if tool in WITH_LOG_FILES:
         log_dir = workdir / ".devstack" / "logs"
         groups.append((lambda: _devstack_logs(log_dir), least("devstack logs")))
     return groups

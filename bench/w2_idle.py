@@ -13,8 +13,8 @@ HTTP servers (`python -m http.server`), each with an HTTP probe every 2 s; the w
 `devstack status` says every service is healthy, and lasts a whole number of probe rounds.
 Then, with the same servers still up, a yardstick: "bare prober", the least a Python process
 spends on the same GETs (BARE_PROBER: `python -I -S`, blocking sockets, the status line read and
-the connection closed, every 2 s), measured over a window of its own. Most of a probe's CPU is
-the kernel's loopback TCP (the handshake and the server's wake-up run on the prober's CPU time).
+the connection closed, every 2 s), measured over a window of its own: what the kernel's loopback
+TCP and the least Python cost, so that what devstack spends beyond it is its own.
 """
 
 from __future__ import annotations
