@@ -1,5 +1,5 @@
-"""W7 demo stack: `devstack up -d` of the bundled demo (postgres → core-api and ai-api → frontend)
-until all four are healthy, against what starting them by hand allows.
+"""W7 demo stack: `devstack up -d` of the bundled demo (postgres → the Spring Boot core-api and
+ai-api → frontend) until all four are healthy, against what starting them by hand allows.
 
 devstack: the wall time of `devstack up -d`, which returns once every service is healthy (SPEC);
 `status --json` must then say all four are healthy.
@@ -13,6 +13,10 @@ the CPU; "by hand, one after another" is the wall time of that sequential pass, 
 parallel" a minimal orchestrator (each service started as soon as `depends_on` allows, checks
 polled every 5 ms) whose branches do compete for the CPU, as under devstack.
 
+Ready detection: in one extra `up -d`, a side poller GETs core-api's health URL every 2 ms from
+before the launch; the time from its first passing answer to devstack's "core-api is healthy"
+event is how late devstack saw the JVM ready (target ≤ 20 ms).
+
 Runs on a copy of the demo in the scratch folder (its own .devstack state, a copy of the
 initialised Postgres data); the ports are the demo's fixed ones, so the real demo must be down.
 """
@@ -24,6 +28,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import tomllib
 import urllib.error
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import PY, ROOT, Bench, devstack, stop_tree
-from kit import bench_env, devstack_events, reap, spawn, wait_ports_free
+from kit import bench_env, devstack_events, event_time, reap, spawn, wait_ports_free
 
 WORKLOAD = "W7"
 TITLE = "demo stack start-up"
@@ -73,6 +78,8 @@ def run(bench: Bench) -> None:
                 bench.add(WORKLOAD, f"{s.name}: spawn → healthy", "by hand, in parallel", each[s.name], "s")
             for metric, value in overhead.items():  # where devstack's own time goes
                 bench.add(WORKLOAD, metric, "devstack", value, "s")
+        bench.add(WORKLOAD, "core-api: ready → devstack says healthy", "devstack",
+                  _ready_detection(bench, root, services, ports), "s", "≤ 0.020 s")
     finally:
         devstack(root, "down")
         reap(bench, root, "W7")
@@ -84,7 +91,7 @@ def run(bench: Bench) -> None:
 def _copy_demo(bench: Bench) -> Path:
     demo = ROOT / "demo"
     missing = [p for p in (demo / "ai-api" / "venv" / "pyvenv.cfg", demo / "frontend" / "node_modules",
-                           demo / "core-api" / "build" / "CoreApi.class",
+                           demo / "core-api" / "target" / "app" / "core-api.jar",
                            ROOT / ".devstack" / "pgdata" / "PG_VERSION") if not p.exists()]
     if missing:
         raise RuntimeError(f"the demo is not set up ({', '.join(map(str, missing))} missing); run "
@@ -104,8 +111,9 @@ def _copy_demo(bench: Bench) -> Path:
     # The venv's scripts name its interpreter by absolute path: a copy would still run the original.
     (root / "demo" / "ai-api" / "venv").symlink_to(demo / "ai-api" / "venv")
     (root / ".devstack").mkdir()
-    subprocess.run(["cp", "-a", str(ROOT / ".devstack" / "pgdata"), str(root / ".devstack" / "pgdata")],
-                   check=True)
+    # .devstack/pgdata is a symlink when setup had to put the cluster outside the checkout
+    pgdata = (ROOT / ".devstack" / "pgdata").resolve()
+    subprocess.run(["cp", "-a", str(pgdata), str(root / ".devstack" / "pgdata")], check=True)
     return root
 
 
@@ -187,6 +195,39 @@ def _devstack(bench: Bench, root: Path, services: list[Service],
         devstack(root, "down")
         wait_ports_free(ports)
         reap(bench, root, "W7 devstack")
+
+
+def _ready_detection(bench: Bench, root: Path, services: list[Service], ports: list[int]) -> float:
+    """Seconds from the first passing answer of core-api's health URL (polled every 2 ms from
+    before the launch) to devstack's "core-api is healthy" event."""
+    core = next(s for s in services if s.name == "core-api")
+    first_ok: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set() and not first_ok:
+            if _probe(core):
+                first_ok.append(time.time())
+            else:
+                time.sleep(0.002)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    started_at = time.time()
+    poller.start()
+    try:
+        result = devstack(root, "up", "-d", timeout=300, env=bench_env())
+        if result.returncode != 0:
+            raise RuntimeError(f"devstack up -d: {result.returncode} {result.stdout}{result.stderr}")
+        poller.join(timeout=5)
+        healthy = event_time(root, "core-api is healthy", since=started_at)
+        if not first_ok:
+            raise RuntimeError("the side poller never saw core-api's health URL pass")
+        return max(0.0, healthy - first_ok[0])
+    finally:
+        done.set()
+        devstack(root, "down")
+        wait_ports_free(ports)
+        reap(bench, root, "W7 ready")
 
 
 # ----------------------------------------------------------------------------- by hand

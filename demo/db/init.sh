@@ -15,7 +15,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 INIT_PORT=5432 # port number of the private socket only; no TCP listener
-TMPDATA="$STATE_DIR/pgdata.init"
 
 cd / # every path below is absolute; the postgres user may not enter our cwd
 
@@ -58,13 +57,22 @@ if is_root; then
     command -v setpriv >/dev/null 2>&1 || die "running as root needs setpriv (util-linux) to drop to the '$PG_OS_USER' user"
 fi
 
-# The postgres user must be able to walk down to the data dir.
-ensure_state_dir() {
+# The postgres user must be able to walk down to the data dir: into .devstack (at least 0711;
+# .devstack/run, devstack's own, stays 0700), or, when it cannot even reach the checkout, into a
+# folder of its own outside it (lib.sh).
+ensure_data_home() {
     mkdir -p "$STATE_DIR"
-    if is_root; then
-        # at least 0711; .devstack/run (devstack's own, 0700) is left alone
-        chmod go+x "$STATE_DIR"
+    if ! is_root || [[ "$DATA_HOME" != "$STATE_DIR" ]]; then
+        return 0
     fi
+    chmod go+x "$STATE_DIR"
+    if ! pg_can_enter "$STATE_DIR"; then
+        DATA_HOME="$(external_home)"
+        PGDATA="$DATA_HOME/pgdata"
+        say "the '$PG_OS_USER' user cannot enter $REPO_ROOT; the cluster goes to $DATA_HOME" \
+            "(.devstack/pgdata links to it; remove both when you delete this checkout)"
+    fi
+    mkdir -p -m 755 "$DATA_HOME"
 }
 
 if [[ -d "$PGDATA" && ! -r "$PGDATA" ]]; then
@@ -73,7 +81,7 @@ if [[ -d "$PGDATA" && ! -r "$PGDATA" ]]; then
 fi
 
 if [[ -f "$PGDATA/PG_VERSION" ]]; then
-    ensure_state_dir
+    ensure_data_home
     say "data dir $PGDATA already initialised (PostgreSQL $(cat "$PGDATA/PG_VERSION")); nothing to do"
     exit 0
 fi
@@ -87,7 +95,8 @@ if [[ -e "$PGDATA" ]]; then
 fi
 
 say "using $("$BIN/postgres" --version) from $BIN"
-ensure_state_dir
+ensure_data_home
+TMPDATA="$DATA_HOME/pgdata.init"
 if [[ -f "$TMPDATA/postmaster.pid" ]]; then # a temporary server left by a killed run
     ${AS_PG[@]+"${AS_PG[@]}"} "$BIN/pg_ctl" -D "$TMPDATA" -m immediate -w stop >/dev/null 2>&1 || true
 fi
@@ -97,19 +106,8 @@ SOCK="$(mktemp -d /tmp/devstack-pginit.XXXXXX)"
 if is_root; then
     chown "$PG_OS_USER:" "$TMPDATA" "$SOCK"
     if ! "${AS_PG[@]}" test -w "$TMPDATA"; then
-        # the topmost folder on the way down that it cannot enter
-        p=""
-        IFS=/ read -r -a parts <<<"${TMPDATA#/}"
-        for part in "${parts[@]}"; do
-            p="$p/$part"
-            if ! "${AS_PG[@]}" test -x "$p"; then
-                rm -rf "$TMPDATA" "$SOCK"
-                die "the '$PG_OS_USER' user (which the server runs as, since you are root) cannot enter $p;" \
-                    "allow it with: chmod o+x $p  (or keep the repo in a world-traversable folder)"
-            fi
-        done
         rm -rf "$TMPDATA" "$SOCK"
-        die "the '$PG_OS_USER' user cannot write $TMPDATA"
+        die "the '$PG_OS_USER' user (which the server runs as, since you are root) cannot write $TMPDATA"
     fi
 fi
 
@@ -175,5 +173,8 @@ ${AS_PG[@]+"${AS_PG[@]}"} "$BIN/pg_ctl" -D "$TMPDATA" -m fast -w stop >/dev/null
 SERVER_STARTED=0
 
 mv "$TMPDATA" "$PGDATA"
+if [[ "$DATA_HOME" != "$STATE_DIR" ]]; then
+    ln -sfn "$PGDATA" "$STATE_DIR/pgdata"
+fi
 DONE=1
 say "ready: $PGDATA (postgresql://$DB_USER@$DB_HOST:$DB_PORT/$DB_NAME once running)"

@@ -6,7 +6,8 @@
 #   DB_DIR      this folder (demo/db)
 #   REPO_ROOT   two levels up from demo/db
 #   STATE_DIR   <repo>/.devstack
-#   PGDATA      <repo>/.devstack/pgdata
+#   PGDATA      the cluster: <repo>/.devstack/pgdata, or where that symlink points (below)
+#   DATA_HOME   the folder holding PGDATA (and pgdata.init while setup builds it)
 #   DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD (env overrides the defaults)
 #   AS_PG       command prefix that runs a server-side command as the
 #               `postgres` system user when we are root (Postgres refuses to
@@ -17,6 +18,14 @@ DB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$DB_DIR/../.." && pwd -P)"
 STATE_DIR="$REPO_ROOT/.devstack"
 PGDATA="$STATE_DIR/pgdata"
+# As root the server runs as the postgres user, who cannot enter a checkout in a 0700 folder
+# (root's home, a mktemp -d folder). setup then builds the cluster under EXTERNAL_HOME, owned by
+# that user, and leaves .devstack/pgdata as a symlink to it: nothing but the user removes it.
+EXTERNAL_ROOT=/var/lib/devstack
+if [[ -L "$PGDATA" ]]; then
+    PGDATA="$(readlink "$PGDATA")"
+fi
+DATA_HOME="$(dirname "$PGDATA")"
 
 DB_HOST="${DB_HOST:-127.0.0.1}"
 DB_PORT="${DB_PORT:-5432}"
@@ -29,6 +38,19 @@ AS_PG=()
 if [[ "$(id -u)" -eq 0 ]]; then
     AS_PG=(setpriv "--reuid=$PG_OS_USER" "--regid=$PG_OS_USER" --init-groups --)
 fi
+
+# The folder, outside the checkout, for this checkout's cluster when the postgres user cannot
+# reach the checkout: one per checkout path, named so that `ls /var/lib/devstack` tells which.
+external_home() {
+    local id
+    id="$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-10)"
+    printf '%s/%s-%s\n' "$EXTERNAL_ROOT" "$(basename "$REPO_ROOT")" "$id"
+}
+
+# True when the postgres user (as root: the one the server runs as) can walk down to DIR.
+pg_can_enter() {
+    ((${#AS_PG[@]} == 0)) || "${AS_PG[@]}" test -x "$1"
+}
 
 say() { printf 'postgres: %s\n' "$*"; }
 die() { printf 'postgres: error: %s\n' "$*" >&2; exit 1; }

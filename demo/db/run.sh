@@ -22,7 +22,7 @@ fi
 BIN="$(pg_bindir)" ||
     die "PostgreSQL server binaries not found; run \`devstack setup postgres\` (installs them), or: sudo apt-get install -y postgresql"
 
-if [[ "$(id -u)" -eq 0 ]]; then
+if [[ "$(id -u)" -eq 0 && "$DATA_HOME" == "$STATE_DIR" ]]; then
     chmod go+x "$STATE_DIR" # the postgres user must be able to walk into .devstack
 fi
 

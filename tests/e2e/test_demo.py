@@ -1,10 +1,12 @@
-"""The bundled demo stack, end to end, in a real browser: real Postgres, a real JVM, a real
-FastAPI in its own venv, a real Vite dev server, driven by `devstack` and looked at through
-headless Chromium.
+"""The bundled demo stack, end to end, in a real browser: real Postgres, a real Spring Boot
+Core API built by Maven, a real FastAPI in its own venv, a real Vite dev server, driven by
+`devstack` and looked at through headless Chromium.
 
 The stack is copied to a temporary folder and set up there (`devstack setup`), so the tests can
-break it (rename .env, uninstall pyjwt) without touching the checkout. The tests run in order and
-share the one running stack.
+break it (rename .env, uninstall pyjwt) without touching the checkout. That folder is mode 0700,
+as root's home is: as root, the demo's Postgres runs as the postgres user, who cannot enter it,
+and setup must cope (the cluster then lives outside the checkout, which teardown removes). The
+tests run in order and share the one running stack.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,8 @@ PAGE_BOUND_S = 30.0  # the page polls every 3 s; a restart of the AI API takes a
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (.ci/run installs it)"),
-    pytest.mark.skipif(shutil.which("javac") is None, reason="Java 17 (javac) is not installed"),
+    pytest.mark.skipif(shutil.which("java") is None, reason="Java 17 is not installed"),
+    pytest.mark.skipif(shutil.which("mvn") is None, reason="Maven is not installed"),
     pytest.mark.skipif(shutil.which("npm") is None, reason="Node 20 (npm) is not installed"),
 ]
 
@@ -73,19 +78,21 @@ def demo() -> Iterator[Demo]:
         holder = _holder(port)
         if holder:
             pytest.fail(f"port {port} (the demo's {name}) is held by {holder}: stop it and run again")
-    # Not under pytest's 0700 temp folder: as root, Postgres runs as the postgres user, who must
-    # be able to reach its data folder.
-    root = Path(tempfile.mkdtemp(prefix="devstack-demo-"))
+    root = Path(tempfile.mkdtemp(prefix="devstack-demo-"))  # mode 0700
     shutil.copy(REPO / "stack.toml", root)
     shutil.copytree(REPO / "demo", root / "demo", ignore=shutil.ignore_patterns(
-        "venv", "node_modules", "build", "dist", ".env", "__pycache__"))
-    os.chmod(root, 0o755)
+        "venv", "node_modules", "target", "dist", ".env", "__pycache__"))
     d = Demo(root)
-    setup = d.run("setup", timeout=900)
-    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
-    yield d
-    d.run("down", timeout=120)
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        setup = d.run("setup", timeout=900)
+        assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+        yield d
+    finally:
+        d.run("down", timeout=120)
+        pgdata = root / ".devstack" / "pgdata"
+        if pgdata.is_symlink():  # the cluster setup put outside the 0700 folder
+            shutil.rmtree(pgdata.resolve().parent, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +162,34 @@ def test_2_a_killed_ai_api_is_restarted_and_the_page_recovers(demo: Demo, browse
     assert took < PAGE_BOUND_S
     print(f"\nai-api SIGKILLed: healthy again and the page shows OK {took:.1f} s later")
     page.close()
+
+
+def test_2b_the_core_api_rides_out_a_postgres_outage(demo: Demo) -> None:
+    """Spring's pool reconnects: 503 with status ERROR while Postgres is stopped, OK again once it
+    is back, from the same JVM (no restart)."""
+    before = demo.service("core-api")
+    assert demo.run("stop", "postgres").returncode == 0
+    status, body = _get_json("http://127.0.0.1:8080/api/health/db")
+    assert (status, body["status"], body["database"]) == (503, "ERROR", "Disconnected"), body
+    assert "Connection to 127.0.0.1:5432 refused" in body["error"], body
+    assert demo.run("start", "postgres").returncode == 0
+    wait_until(lambda: _get_json("http://127.0.0.1:8080/api/health/db")[0] == 200, PAGE_BOUND_S,
+               "core-api's database health OK again")
+    assert _get_json("http://127.0.0.1:8080/api/health/db")[1] == {
+        "database": "Connected", "status": "OK", "userCount": 7}
+    wait_until(lambda: demo.service("core-api")["state"] == "healthy", PAGE_BOUND_S, "core-api healthy")
+    after = demo.service("core-api")
+    assert (after["pid"], after["restarts"]) == (before["pid"], before["restarts"])
+
+
+def _get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, None
 
 
 def test_3_a_broken_ai_api_is_diagnosed_and_the_stack_runs_degraded(demo: Demo, browser: Any) -> None:
