@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import click
 
-from devstack import client
+from devstack import cli_export, client
 from devstack.errors import DevstackError, NotRunning, UsageError
 from devstack.paths import EXIT_LOST_RACE, StatePaths
 from devstack.render import stack_ok, status_code, status_table
@@ -474,6 +474,9 @@ def setup(opts: Options, names: tuple[str, ...]) -> None:
             click.echo(f"{'devstack'.ljust(width)} | setup of {name} failed with exit code {code}", err=True)
             _exit(code)
     _exit(0)
+
+
+cli_export.register(cli)  # config, probe, export
 
 
 # --------------------------------------------------------------------------- entry point

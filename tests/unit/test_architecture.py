@@ -20,7 +20,7 @@ LAYERS = [
     {"supervisor"},
     {"control"},
     {"app"},
-    {"cli", "entry", "__main__", "__init__"},
+    {"cli", "cli_export", "entry", "__main__", "__init__"},
 ]
 
 
