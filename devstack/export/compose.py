@@ -96,7 +96,7 @@ def _service(stack: ExportStack, svc: ExportService, place: Place, has_check: di
         files.append(Output(folder / PROBE_SOURCE, JAVA_PROBE))
     entry: dict[str, Any] = {"build": build, "image": f"{project_name(stack)}-{name}"}
 
-    environment = _environment(stack, svc, notes)
+    environment = _environment(stack, svc, place, notes)
     if environment:
         entry["environment"] = environment
     env_files = [relative(f.path, base) for f in svc.env.files]
@@ -149,7 +149,7 @@ def _container_argv(stack: ExportStack, svc: ExportService, notes: Notes) -> lis
     return argv
 
 
-def _environment(stack: ExportStack, svc: ExportService, notes: Notes) -> dict[str, str]:
+def _environment(stack: ExportStack, svc: ExportService, place: Place, notes: Notes) -> dict[str, str]:
     environment: dict[str, str] = {}
     if svc.runtime.kind is Kind.POSTGRES:
         if svc.runtime.database:
@@ -166,9 +166,9 @@ def _environment(stack: ExportStack, svc: ExportService, notes: Notes) -> dict[s
     for var in svc.env.interpolated:
         notes.warn(f"{var} is written as ${{…}} gave it on this machine", svc.name)
     for ref in svc.env.file_links:
-        notes.warn(f"{ref.variable} in {ref.file.name} reaches {ref.service} through localhost, which in a "
-                   f"container is the container itself: change it to name {ref.service} (the file is "
-                   "referenced, not rewritten)", svc.name)
+        notes.warn(f"{ref.variable} in {place.shown(ref.file)} reaches {ref.service} through localhost, "
+                   f"which in a container is the container itself: change it to name {ref.service} (the file "
+                   "is referenced, not rewritten)", svc.name)
     return environment
 
 

@@ -102,7 +102,7 @@ def _container(stack: ExportStack, svc: ExportService, place: Place, notes: Note
     }
     if svc.spec.port is not None:
         container["ports"] = [{"containerPort": svc.spec.port}]
-    env = _env(stack, svc, notes)
+    env = _env(stack, svc, place, notes)
     if env:
         container["env"] = env
     env_from = _env_from(stack, svc, place, notes)
@@ -119,7 +119,7 @@ def _reachable(stack: ExportStack, service: str) -> bool:
     return stack.service(service).spec.port is not None  # only a service with a port gets a Service
 
 
-def _env(stack: ExportStack, svc: ExportService, notes: Notes) -> list[dict[str, str]]:
+def _env(stack: ExportStack, svc: ExportService, place: Place, notes: Notes) -> list[dict[str, str]]:
     env = []
     if svc.runtime.kind is Kind.POSTGRES:
         env += [{"name": "POSTGRES_DB", "value": svc.runtime.database}] if svc.runtime.database else []
@@ -137,9 +137,9 @@ def _env(stack: ExportStack, svc: ExportService, notes: Notes) -> list[dict[str,
     for var in svc.env.interpolated:
         notes.warn(f"{var} is written as ${{…}} gave it on this machine", svc.name)
     for ref in svc.env.file_links:
-        notes.warn(f"{ref.variable} in {ref.file.name} reaches {ref.service} through localhost, which in a "
-                   f"pod is the pod itself: change it to name {k8s_name(ref.service)} before making the "
-                   "Secret", svc.name)
+        notes.warn(f"{ref.variable} in {place.shown(ref.file)} reaches {ref.service} through localhost, "
+                   f"which in a pod is the pod itself: change it to name {k8s_name(ref.service)} before "
+                   "making the Secret", svc.name)
     return env
 
 

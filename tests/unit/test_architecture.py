@@ -62,7 +62,8 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
 
 
 def test_status_path_imports_no_heavy_modules() -> None:
-    heavy = ("httpx", "h11", "devstack.http_get", "psutil", "asyncio", "devstack.supervisor")
+    heavy = ("httpx", "h11", "devstack.http_get", "psutil", "asyncio", "devstack.supervisor", "yaml",
+             "devstack.export")
     code = "import devstack.cli, devstack.config, devstack.client, devstack.render"
     assert _loaded_after(code, heavy) == []
 
