@@ -19,7 +19,7 @@ from devstack.export import checks, images, links, yamlout
 from devstack.export.java_probe import FILE_NAME as PROBE_SOURCE
 from devstack.export.java_probe import JAVA_PROBE
 from devstack.export.model import ExportService, ExportStack, span
-from devstack.export.notes import Notes
+from devstack.export.notes import Notes, env_warnings, secrets_warning
 from devstack.export.runtime import Kind
 from devstack.export.writer import Output, Place, relative
 from devstack.specs import Condition, Restart
@@ -104,9 +104,7 @@ def _service(stack: ExportStack, svc: ExportService, place: Place, has_check: di
     if secret_names:
         secrets = place.folder / secrets_file_name(name)
         env_files.append(relative(secrets, base))
-        notes.warn(f"{', '.join(secret_names)} not written (secret): put "
-                   f"{' '.join(n + '=…' for n in secret_names)} in {place.shown(secrets)} (its env_file)",
-                   name)
+        secrets_warning(notes, name, secret_names, place.shown(secrets), "its env_file")
     if env_files:
         entry["env_file"] = env_files
     if spec.port is not None:
@@ -163,12 +161,7 @@ def _environment(stack: ExportStack, svc: ExportService, place: Place, notes: No
         for link in links.find(value, stack.owners, svc.name):
             notes.warn(f"{var}: {link.host}:{link.port} becomes {link.service}:{link.port}", svc.name)
         environment[var] = links.rewrite(value, stack.owners, svc.name, str)
-    for var in svc.env.interpolated:
-        notes.warn(f"{var} is written as ${{…}} gave it on this machine", svc.name)
-    for ref in svc.env.file_links:
-        notes.warn(f"{ref.variable} in {place.shown(ref.file)} reaches {ref.service} through localhost, "
-                   f"which in a container is the container itself: change it to name {ref.service} (the file "
-                   "is referenced, not rewritten)", svc.name)
+    env_warnings(svc, place, notes, inside="container")
     return environment
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from devstack.export import checks, images, links, yamlout
 from devstack.export.compose import project_name
 from devstack.export.model import ExportService, ExportStack, Probe, span
-from devstack.export.notes import Notes
+from devstack.export.notes import Notes, env_warnings, secrets_warning
 from devstack.export.runtime import Kind
 from devstack.export.writer import Output, Place
 from devstack.specs import Condition, ProbeKind, Restart
@@ -134,12 +134,7 @@ def _env(stack: ExportStack, svc: ExportService, place: Place, notes: Notes) -> 
                            "has no port, so no Service: set its `port`", svc.name)
         owners = {port: owner for port, owner in stack.owners.items() if _reachable(stack, owner)}
         env.append({"name": var, "value": links.rewrite(value, owners, svc.name, k8s_name)})
-    for var in svc.env.interpolated:
-        notes.warn(f"{var} is written as ${{…}} gave it on this machine", svc.name)
-    for ref in svc.env.file_links:
-        notes.warn(f"{ref.variable} in {place.shown(ref.file)} reaches {ref.service} through localhost, "
-                   f"which in a pod is the pod itself: change it to name {k8s_name(ref.service)} before "
-                   "making the Secret", svc.name)
+    env_warnings(svc, place, notes, inside="pod", name_of=k8s_name)
     return env
 
 
@@ -167,10 +162,7 @@ def _env_from(stack: ExportStack, svc: ExportService, place: Place, notes: Notes
         path = place.folder / f"{svc.name}.secrets.env"
         refs.append({"secretRef": {"name": secret}})
         notes.step(f"kubectl create secret generic {secret} --from-env-file={place.shown(path)}")
-        notes.warn(f"{', '.join(secret_names)} not written (secret): put "
-                   f"{' '.join(n + '=…' for n in secret_names)} in {place.shown(path)} "
-                   f"for the Secret {secret}",
-                   svc.name)
+        secrets_warning(notes, svc.name, secret_names, place.shown(path), f"for the Secret {secret}")
     return refs
 
 

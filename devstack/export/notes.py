@@ -6,7 +6,13 @@ the commands to run next (install the units, create the Secrets from the env fil
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devstack.export.model import ExportService
+    from devstack.export.writer import Place
 
 
 @dataclass
@@ -31,3 +37,24 @@ class Notes:
             out.append("next:")
             out += [f"  {s}" for s in self.steps]
         return out
+
+
+def env_warnings(svc: ExportService, place: Place, notes: Notes, inside: str | None = None,
+                 name_of: Callable[[str], str] = str) -> None:
+    """What every engine says of a service's env: values `${…}` took from this machine; and where
+    services run in a network of their own (`inside`: "container", "pod"), an env file's value
+    reaching another service through localhost, which the export cannot rewrite."""
+    for var in svc.env.interpolated:
+        notes.warn(f"{var} is written as ${{…}} gave it on this machine", svc.name)
+    if inside is None:
+        return
+    for ref in svc.env.file_links:
+        notes.warn(f"{ref.variable} in {place.shown(ref.file)} reaches {ref.service} through localhost, "
+                   f"which in a {inside} is the {inside} itself: change it there to name "
+                   f"{name_of(ref.service)}", svc.name)
+
+
+def secrets_warning(notes: Notes, service: str, names: Sequence[str], where: str, how: str) -> None:
+    """The secret-looking variables not written, and the file the user puts them in."""
+    notes.warn(f"{', '.join(names)} not written (secret): put {' '.join(n + '=…' for n in names)} in "
+               f"{where} ({how})", service)

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from devstack.export.model import ExportService, ExportStack, span
-from devstack.export.notes import Notes
+from devstack.export.notes import Notes, env_warnings, secrets_warning
 from devstack.export.writer import Output, Place
 from devstack.specs import Condition, ProbeKind, Restart
 
@@ -164,14 +164,12 @@ def _environment(svc: ExportService, place: Place, notes: Notes) -> list[str]:
     if svc.env.secret:
         secrets = place.folder / f"{svc.name}.secrets.env"
         lines.append(f"EnvironmentFile={_path(secrets)}")
-        notes.warn(f"{', '.join(svc.env.secret)} not written (secret): put "
-                   f"{' '.join(n + '=…' for n in svc.env.secret)} in {place.shown(secrets)} (mode 0600; its "
-                   "EnvironmentFile=)", svc.name)
+        secrets_warning(notes, svc.name, svc.env.secret, place.shown(secrets),
+                        "mode 0600; its EnvironmentFile=")
     for name in svc.env.shadowed:
         notes.warn(f"{name} is set by an env file and by stack.toml's env: systemd lets the file's value win",
                    svc.name)
-    for name in svc.env.interpolated:
-        notes.warn(f"{name} is written as ${{…}} gave it on this machine", svc.name)
+    env_warnings(svc, place, notes)
     path = list(SYSTEMD_PATH)
     found_on_path = svc.executable is not None and "/" not in svc.argv[0]
     if svc.executable and found_on_path and os.path.dirname(svc.executable) not in path:
