@@ -39,6 +39,11 @@ def project_name(stack: ExportStack) -> str:
     return name or "stack"
 
 
+def image_name(stack: ExportStack, service: str) -> str:
+    """The image compose builds for a service, as Docker names images: lower-case."""
+    return f"{project_name(stack)}-{re.sub(r'[^a-z0-9._-]+', '-', service.lower())}"
+
+
 def escape(value: Any) -> Any:
     """Compose interpolates `$` everywhere; a literal `$` is written `$$`."""
     if isinstance(value, str):
@@ -94,7 +99,7 @@ def _service(stack: ExportStack, svc: ExportService, place: Place, has_check: di
     if image.needs_probe_class:
         build["additional_contexts"] = {images.PROBE_CONTEXT: relative(folder, base)}
         files.append(Output(folder / PROBE_SOURCE, JAVA_PROBE))
-    entry: dict[str, Any] = {"build": build, "image": f"{project_name(stack)}-{name}"}
+    entry: dict[str, Any] = {"build": build, "image": image_name(stack, name)}
 
     environment = _environment(stack, svc, place, notes)
     if environment:

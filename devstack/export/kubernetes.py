@@ -18,9 +18,9 @@ import re
 from typing import Any
 
 from devstack.export import checks, images, links, yamlout
-from devstack.export.compose import project_name
+from devstack.export.compose import image_name
 from devstack.export.model import ExportService, ExportStack, Probe, span
-from devstack.export.notes import Notes, env_warnings, secrets_warning
+from devstack.export.notes import Notes, env_file_warnings, env_warnings, secrets_warning
 from devstack.export.runtime import Kind
 from devstack.export.writer import Output, Place
 from devstack.specs import Condition, ProbeKind, Restart
@@ -97,7 +97,7 @@ def _documents(stack: ExportStack, svc: ExportService, place: Place, notes: Note
 def _container(stack: ExportStack, svc: ExportService, place: Place, notes: Notes) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": k8s_name(svc.name),
-        "image": f"{project_name(stack)}-{svc.name}:latest",
+        "image": f"{image_name(stack, svc.name)}:latest",
         "imagePullPolicy": "IfNotPresent",
     }
     if svc.spec.port is not None:
@@ -133,7 +133,9 @@ def _env(stack: ExportStack, svc: ExportService, place: Place, notes: Notes) -> 
                 notes.warn(f"{var} reaches {link.service} at {link.host}:{link.port}, but {link.service} "
                            "has no port, so no Service: set its `port`", svc.name)
         owners = {port: owner for port, owner in stack.owners.items() if _reachable(stack, owner)}
-        env.append({"name": var, "value": links.rewrite(value, owners, svc.name, k8s_name)})
+        value = links.rewrite(value, owners, svc.name, k8s_name)
+        # Kubernetes expands $(NAME) in env values; "$$(" is a literal "$("
+        env.append({"name": var, "value": value.replace("$(", "$$(")})
     env_warnings(svc, place, notes, inside="pod", name_of=k8s_name)
     return env
 
@@ -153,9 +155,7 @@ def _env_from(stack: ExportStack, svc: ExportService, place: Place, notes: Notes
             notes.warn(f"env file {place.shown(env_file.path)} does not exist yet: create it before its "
                        "Secret",
                        svc.name)
-        if env_file.interpolates:
-            notes.warn(f"{place.shown(env_file.path)} uses ${{VAR}}, which kubectl does not expand: the "
-                       "Secret gets the text as written", svc.name)
+    env_file_warnings(svc, place, notes, "kubectl")
     secret_names = list(svc.env.secret) + (["POSTGRES_PASSWORD"] if svc.runtime.kind is Kind.POSTGRES else [])
     if secret_names:
         secret = f"{k8s_name(svc.name)}-secrets"
@@ -247,7 +247,7 @@ def _init_containers(stack: ExportStack, svc: ExportService, notes: Notes) -> li
 
 
 def _stack_warnings(stack: ExportStack, notes: Notes) -> None:
-    names = ", ".join(f"{project_name(stack)}-{s.name}:latest" for s in stack.services)
+    names = ", ".join(f"{image_name(stack, s.name)}:latest" for s in stack.services)
     notes.warn(f"images are placeholders ({names}): build them with the files of `devstack export compose -o "
                "DIR` (docker compose build), push them where the cluster pulls from, and name them here")
     not_always = [s.name for s in stack.services if s.spec.restart is not Restart.ALWAYS]

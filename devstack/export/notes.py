@@ -54,6 +54,18 @@ def env_warnings(svc: ExportService, place: Place, notes: Notes, inside: str | N
                    f"{name_of(ref.service)}", svc.name)
 
 
+def env_file_warnings(svc: ExportService, place: Place, notes: Notes, reader: str) -> None:
+    """An env file using `${VAR}`, which devstack expands and `reader` (systemd, kubectl) does not;
+    said once for the stack's own env file, which every service reads."""
+    from devstack.env import Layer
+
+    for env_file in svc.env.files:
+        if env_file.interpolates:
+            service = None if env_file.layer is Layer.STACK_ENV_FILE else svc.name
+            notes.warn(f"{place.shown(env_file.path)} uses ${{VAR}}, which {reader} does not expand as "
+                       "devstack does: the service gets the text as written", service)
+
+
 def secrets_warning(notes: Notes, service: str, names: Sequence[str], where: str, how: str) -> None:
     """The secret-looking variables not written, and the file the user puts them in."""
     notes.warn(f"{', '.join(names)} not written (secret): put {' '.join(n + '=…' for n in names)} in "

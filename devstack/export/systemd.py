@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from devstack.export.model import ExportService, ExportStack, span
-from devstack.export.notes import Notes, env_warnings, secrets_warning
+from devstack.export.notes import Notes, env_file_warnings, env_warnings, secrets_warning
 from devstack.export.writer import Output, Place
 from devstack.specs import Condition, ProbeKind, Restart
 
@@ -166,6 +166,7 @@ def _environment(svc: ExportService, place: Place, notes: Notes) -> list[str]:
         lines.append(f"EnvironmentFile={_path(secrets)}")
         secrets_warning(notes, svc.name, svc.env.secret, place.shown(secrets),
                         "mode 0600; its EnvironmentFile=")
+    env_file_warnings(svc, place, notes, "systemd")
     for name in svc.env.shadowed:
         notes.warn(f"{name} is set by an env file and by stack.toml's env: systemd lets the file's value win",
                    svc.name)

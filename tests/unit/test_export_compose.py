@@ -211,7 +211,7 @@ def test_devstack_only_settings_stay_under_x_devstack(tmp_path: Path) -> None:
     stack = stack_in(tmp_path / "s", """
         [stack]
         name = "My Shop"
-        [services.api]
+        [services.Api]
         command = ["python", "app.py"]
         setup = "pip install -r requirements.txt"
         optional = true
@@ -220,7 +220,8 @@ def test_devstack_only_settings_stay_under_x_devstack(tmp_path: Path) -> None:
     """)
     doc, _, _ = compose_doc(stack, tmp_path / "out")
     assert doc["name"] == "my-shop"
-    assert doc["services"]["api"]["x-devstack"] == {
+    assert doc["services"]["Api"]["image"] == "my-shop-api"  # Docker's image names are lower-case
+    assert doc["services"]["Api"]["x-devstack"] == {
         "cwd": "../s", "command": ["python", "app.py"], "runtime": "python (the command runs python)",
         "setup": "pip install -r requirements.txt", "optional": True, "max_restarts": 5, "backoff": "1s",
         "backoff_max": "60s", "restart_on_unhealthy": False}

@@ -107,11 +107,12 @@ def test_env_files_and_secrets_become_secrets_made_by_kubectl(tmp_path: Path) ->
         [services.api]
         cwd = "api"
         command = "python app.py"
-        env = { MODE = "prod", SECRET_KEY = "marker-value" }
+        env = { MODE = "prod", SECRET_KEY = "marker-value", SHELLISH = "$(date)" }
     """, {"shared.env": "A=${B}\n", "api/.env": "TOKEN=marker-file\n"})
     api = _container(docs, "api")
     assert "marker" not in str(docs)
-    assert api["env"] == [{"name": "MODE", "value": "prod"}, {"name": "PYTHONUNBUFFERED", "value": "1"}]
+    assert api["env"] == [{"name": "MODE", "value": "prod"}, {"name": "SHELLISH", "value": "$$(date)"},
+                          {"name": "PYTHONUNBUFFERED", "value": "1"}]  # $(NAME) would be expanded
     assert api["envFrom"] == [{"secretRef": {"name": "shop-env"}}, {"secretRef": {"name": "api-env"}},
                               {"secretRef": {"name": "api-secrets"}}]
     assert steps == [

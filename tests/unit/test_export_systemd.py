@@ -106,6 +106,9 @@ def test_env_files_by_reference_plain_env_written_secrets_in_their_own_file(tmp_
     assert unit["ExecStart"] == [f"{tmp_path}/s/venv/bin/python app.py"]
     assert ("api: SHARED is set by an env file and by stack.toml's env: systemd lets the file's value win"
             in notes.warnings)
+    # once, for the stack's env file, not per service
+    assert f"{tmp_path}/s/shared.env uses ${{VAR}}, which systemd does not expand as devstack does: the " \
+           "service gets the text as written" in notes.warnings
     said = "API_TOKEN not written (secret): put API_TOKEN=… in api.secrets.env"
     assert any(said in w for w in notes.warnings)
 
