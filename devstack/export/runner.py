@@ -46,5 +46,6 @@ def export(stack: StackSpec, kind: str, output: Path | None, cwd: Path, os_env: 
                           "them with it")
         return Result(main.text, [], notes)
     written = writer.write(outputs)
-    notes.info.insert(0, f"wrote {len(written)} files under {writer.shown(place.folder, cwd)}")
+    files = "1 file" if len(written) == 1 else f"{len(written)} files"
+    notes.info.insert(0, f"wrote {files} under {writer.shown(place.folder, cwd)}")
     return Result(None, written, notes)
