@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from exporting import stack_in
 
-from devstack.config import load_stack
 from devstack.export import links
-from devstack.export.model import ExportStack, build, span
+from devstack.export.model import span
 from devstack.export.runtime import Kind
-
-
-def stack_in(root: Path, toml: str, files: dict[str, str] | None = None) -> ExportStack:
-    for name, text in (files or {}).items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-    (root / "stack.toml").write_text(textwrap.dedent(toml).lstrip("\n"))
-    return build(load_stack(root / "stack.toml"), {"PATH": "/usr/bin:/bin", "HOME": "/home/u"})
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(30, "30s"), (0.5, "500ms"), (1.5, "1500ms"), (120.0, "120s"),
