@@ -46,6 +46,9 @@ def env_warnings(svc: ExportService, place: Place, notes: Notes, inside: str | N
     reaching another service through localhost, which the export cannot rewrite."""
     for var in svc.env.interpolated:
         notes.warn(f"{var} is written as ${{…}} gave it on this machine", svc.name)
+    if svc.spec.required_env:
+        notes.warn(f"required_env ({', '.join(svc.spec.required_env)}) is not checked before it starts",
+                   svc.name)
     if inside is None:
         return
     for ref in svc.env.file_links:

@@ -223,6 +223,10 @@ def _service_warnings(svc: ExportService, notes: Notes) -> None:
 
 
 def _stack_warnings(stack: ExportStack, notes: Notes) -> None:
+    with_setup = [s.name for s in stack.services if s.spec.setup is not None]
+    if with_setup:
+        notes.warn(f"setup ({', '.join(with_setup)}): the units do not run it; run `devstack setup` once "
+                   "before starting them")
     probed = [s.name for s in stack.services if s.probe is not None and s.probe.kind is not ProbeKind.LOG]
     if probed:
         notes.warn(f"probes ({', '.join(probed)}): checked until the start completes, not afterwards (no "

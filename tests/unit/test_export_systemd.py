@@ -124,6 +124,8 @@ def test_a_log_probe_and_unhealthy_restarts_are_said(tmp_path: Path) -> None:
         restart = "no"
         [services.tool]
         command = "mytool --serve"
+        setup = "make"
+        required_env = ["LICENSE"]
     """)
     files, notes = export("systemd", stack, tmp_path / "out")
     assert _keys(files["s-api.service"])["ExecStartPost"] == ["/bin/sleep 1"]
@@ -132,6 +134,9 @@ def test_a_log_probe_and_unhealthy_restarts_are_said(tmp_path: Path) -> None:
     assert any(w.startswith("api: its log probe cannot run outside devstack") for w in notes.warnings)
     assert any(w.startswith("api: restart_on_unhealthy: systemd does not watch") for w in notes.warnings)
     assert _keys(files["s-tool.service"])["ExecStart"] == ["mytool --serve"]
+    assert "tool: required_env (LICENSE) is not checked before it starts" in notes.warnings
+    assert ("setup (tool): the units do not run it; run `devstack setup` once before starting them"
+            in notes.warnings)
     assert any(w.startswith("tool: mytool is not on its PATH here: ExecStart= names it bare")
                for w in notes.warnings)
     assert notes.steps[-2:] == ["sudo systemctl enable --now s.target",
