@@ -19,8 +19,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from devstack.health import probe_http, probe_tcp
-from devstack.specs import HealthSpec, ProbeKind
+from devstack.config.specs import HealthSpec, ProbeKind
+from devstack.probes.health import probe_http, probe_tcp
 
 
 class Ok(http.server.BaseHTTPRequestHandler):

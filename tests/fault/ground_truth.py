@@ -15,9 +15,9 @@ from typing import Any
 
 from harness import Stack
 
-from devstack import client
-from devstack.background import SUPERVISOR_NAME
-from devstack.paths import StatePaths
+from devstack.control import client
+from devstack.control.paths import StatePaths
+from devstack.engine.background import SUPERVISOR_NAME
 
 
 @dataclass

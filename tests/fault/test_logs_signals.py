@@ -43,9 +43,9 @@ from ground_truth import (
 from harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
 from pty_harness import on_pty
 
+from devstack.control.paths import StatePaths
 from devstack.errors import DevstackError
-from devstack.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE
-from devstack.paths import StatePaths
+from devstack.logs.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE
 
 Figure = Callable[..., None]
 RECORD_HEAD = 35  # "2026-11-26T05:39:45.123456Z stdout ": what the log file adds to each line

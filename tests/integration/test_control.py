@@ -13,7 +13,7 @@ import time
 import psutil
 from harness import PY, Run, Stack, q, wait_until
 
-from devstack.background import SUPERVISOR_NAME
+from devstack.engine.background import SUPERVISOR_NAME
 
 IDLE = f"""
 [services.idle]

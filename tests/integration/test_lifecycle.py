@@ -11,7 +11,7 @@ import time
 import psutil
 from harness import HTTP_SERVER, PY, Stack, free_port, port_is_free, q, wait_until
 
-from devstack.background import SUPERVISOR_NAME
+from devstack.engine.background import SUPERVISOR_NAME
 
 DB = r'''
 import socket, sys, time

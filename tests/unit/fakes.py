@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.spawn import OutputCallback
+from devstack.process.spawn import OutputCallback
 
 FAKE_PID_BASE = 50_000_000  # above Linux's pid_max: never a real process
 

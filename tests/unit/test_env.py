@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.env import (
+from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.env.layers import (
     MASK,
     EnvVar,
     Layer,
@@ -28,7 +29,6 @@ from devstack.env import (
     venv_bin_dir,
     venv_python,
 )
-from devstack.specs import ServiceSpec, StackSpec
 
 
 def make_stack(root: Path, service: ServiceSpec, env_file: Path | None = None) -> StackSpec:

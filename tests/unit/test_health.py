@@ -32,8 +32,9 @@ from typing import Any, cast
 import h11
 import pytest
 
-from devstack import http_get
-from devstack.health import (
+from devstack.config.specs import HealthSpec, ProbeKind
+from devstack.probes import http_get
+from devstack.probes.health import (
     MAX_BODY_BYTES,
     LogProbe,
     ProbeResult,
@@ -42,7 +43,6 @@ from devstack.health import (
     probe_tcp,
     run_probe,
 )
-from devstack.specs import HealthSpec, ProbeKind
 
 # --------------------------------------------------------------------------- helpers
 

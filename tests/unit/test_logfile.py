@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.logfile import (
+from devstack.logs.logfile import (
     Follower,
     LineSplitter,
     LogFile,

@@ -25,9 +25,10 @@ from typing import IO
 import psutil
 import pytest
 
-from devstack import preflight
-from devstack.paths import stack_id
-from devstack.preflight import (
+from devstack.config.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.control.paths import stack_id
+from devstack.doctor import preflight
+from devstack.doctor.preflight import (
     Finding,
     PortHolder,
     Severity,
@@ -37,8 +38,7 @@ from devstack.preflight import (
     render_findings,
     resolve_localhost,
 )
-from devstack.spawn import TAG_VAR
-from devstack.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.process.spawn import TAG_VAR
 
 SECRET = "s3cr3t-value-123"
 TEST_TAG = "DEVSTACK_TEST_RUN"  # the variable by which tests/conftest.py's `no_leftovers` finds processes

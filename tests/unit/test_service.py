@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 import pytest
 from fakes import FakeClock, FakeSpawner, Script
 
-from devstack.health import ProbeResult
-from devstack.logs import LogHub
-from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
-from devstack.states import State
-from devstack.supervisor import Supervisor
+from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
+from devstack.engine.states import State
+from devstack.engine.supervisor import Supervisor
+from devstack.logs.hub import LogHub
+from devstack.probes.health import ProbeResult
 
 
 class World:

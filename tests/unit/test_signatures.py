@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.signatures import MAX_CHARS, SIGNATURES, Context, diagnose
+from devstack.doctor.signatures import MAX_CHARS, SIGNATURES, Context, diagnose
 
 CAPTURED = Path(__file__).parent / "captured"
 TRANSCRIBED = "# transcribed"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devstack.specs import Restart, ServiceSpec
-from devstack.states import State
+from devstack.config.specs import Restart, ServiceSpec
+from devstack.engine.states import State
 
 # A service counts as stable (its failure streak is forgotten) after this long up.
 STABLE_AFTER = 30.0

@@ -35,24 +35,24 @@ from urllib.parse import urlsplit
 import psutil
 from dotenv.parser import parse_stream
 
-from devstack.env import (
+from devstack.config.specs import ProbeKind, ServiceSpec, StackSpec
+from devstack.control.paths import StatePaths, stack_id
+from devstack.env.layers import (
     MASK,
     Layer,
     ServiceEnv,
     build_env,
-    first_word,  # the same first-word rules as resolve_executable, for naming the word
+    first_word,
     resolve_executable,
     venv_bin_dir,
     venv_python,
 )
-from devstack.paths import StatePaths, stack_id
-from devstack.ports import listeners, listening_sockets
-from devstack.spawn import TAG_VAR
-from devstack.specs import ProbeKind, ServiceSpec, StackSpec
-from devstack.suggest import closest
+from devstack.process.ports import listeners, listening_sockets
+from devstack.process.spawn import TAG_VAR
+from devstack.text.suggest import closest
 
 if TYPE_CHECKING:
-    from devstack import requirements as reqs
+    from devstack.doctor import requirements as reqs
 
 VENV_PYTHON_TIMEOUT = 10.0  # s; a python that needs longer to start is as good as broken
 _PATH_SHOWN = 4  # PATH entries named in "not found" before "…"
@@ -328,7 +328,7 @@ def _requirement_for(ctx: Context, word: str) -> str | None:
     path = ctx.service.cwd / "requirements.txt"
     if not path.is_file():
         return None
-    from devstack import requirements as reqs  # packaging: only for services with requirements.txt
+    from devstack.doctor import requirements as reqs  # packaging: only for services with requirements.txt
 
     try:
         found = reqs.read_requirements(path).find(word)
@@ -355,7 +355,7 @@ def check_requirements(ctx: Context, venv_ok: bool = True) -> list[Finding]:
         return [_no_venv_note(ctx, path)]
     if not venv_ok:
         return []  # the venv finding's fix recreates it and installs requirements.txt
-    from devstack import requirements as reqs  # packaging: only for services with requirements.txt
+    from devstack.doctor import requirements as reqs  # packaging: only for services with requirements.txt
 
     try:
         report = reqs.check_requirements(path, venv)
@@ -376,7 +376,7 @@ def _no_venv_note(ctx: Context, path: Path) -> Finding:
 
 def _requirement_finding(ctx: Context, issue: reqs.Issue, fix: str) -> Finding:
     # "requirements.txt line 3" reads best relative to the service's folder.
-    from devstack import requirements as reqs
+    from devstack.doctor import requirements as reqs
 
     message = issue.message(lambda p: _shown(p, ctx.service.cwd, ctx.stack.root))
     if issue.verdict in (reqs.Verdict.MISSING, reqs.Verdict.MISMATCH):

@@ -15,8 +15,6 @@ MAX_SOCKET_PATH = 100
 # The exit code of a detached supervisor that found another one holding the stack's lock (here,
 # not in app.py: `up -d` needs it without loading the whole supervisor).
 EXIT_LOST_RACE = 75
-STACK_FILE = "stack.toml"
-PROCFILE = "Procfile"
 
 
 def stack_id(root: Path) -> str:
@@ -24,16 +22,6 @@ def stack_id(root: Path) -> str:
     import hashlib  # here, not at the top: `status` needs it only for very long paths
 
     return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-
-
-def nearest_stack_file(start: Path) -> Path | None:
-    """The stack.toml or Procfile of the nearest folder up from `start` that has either (a
-    stack.toml wins within one folder), like git finds its repository."""
-    for folder in [start.absolute(), *start.absolute().parents]:
-        for name in (STACK_FILE, PROCFILE):
-            if (folder / name).is_file():
-                return folder / name
-    return None
 
 
 class StatePaths(NamedTuple):

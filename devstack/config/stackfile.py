@@ -22,19 +22,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from devstack.durations import parse_duration
-from devstack.errors import ConfigError, Problem, UsageError
-from devstack.paths import PROCFILE, STACK_FILE, nearest_stack_file
-from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
-from devstack.suggest import closest
+from devstack.config.durations import parse_duration
+from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
+from devstack.errors import ConfigError, Problem
+from devstack.text.suggest import closest
 
 # Service names become file names (logs/NAME.log) and CLI arguments, hence the narrow set.
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _NAME_RULE = 'a service name of letters, digits, "_", "." and "-" that starts with a letter or digit'
-
-NOTHING_FOUND = (
-    "no stack.toml or Procfile here or in any parent folder; create one, or name it with -f/--file"
-)
 
 _TOP_KEYS = ("stack", "services")
 _STACK_KEYS = ("name", "env_file")
@@ -608,36 +603,3 @@ def load_stack(path: Path) -> StackSpec:
         services=MappingProxyType(services),
         env_file=None if env_file is None else _anchor(root, env_file),
     )
-
-
-def find_stack(start: Path, file: Path | None = None, procfile: Path | None = None) -> StackSpec:
-    """The stack for a command run in `start`: -f/--file, --procfile, or the nearest stack file up.
-
-    Relative `file` and `procfile` are taken from `start`. Walking up, each folder is asked for a
-    stack.toml first and then a Procfile, so the nearest folder with either wins (like git).
-    """
-    # procfile imports this module's helpers; importing it here keeps load-time imports one-way
-    from devstack.procfile import load_procfile
-
-    if file is not None and procfile is not None:
-        raise UsageError("use either -f/--file or --procfile, not both")
-    if procfile is not None:
-        return load_procfile(_named(start, procfile, "--procfile"))
-    if file is not None:
-        path = _named(start, file, "-f/--file")
-        # honcho users write `-f Procfile.dev`; a file named like a Procfile is read as one
-        if path.name == PROCFILE or path.name.startswith(PROCFILE + "."):
-            return load_procfile(path)
-        return load_stack(path)
-    found = nearest_stack_file(start)
-    if found is None:
-        raise ConfigError([Problem(str(start), "", NOTHING_FOUND)])
-    return load_stack(found) if found.name == STACK_FILE else load_procfile(found)
-
-
-def _named(start: Path, given: Path, option: str) -> Path:
-    path = start / given
-    if not path.is_file():
-        what = "a folder, not a file" if path.is_dir() else "no such file"
-        raise ConfigError([Problem(display_path(path), "", f"{what}; check the {option} path")])
-    return path

@@ -16,17 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from devstack import health, listeners, preflight, spawn
-from devstack.clock import SystemClock
-from devstack.control import ControlServer
-from devstack.env import Redactor, build_env, find_venv
+from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.control.paths import EXIT_LOST_RACE, StatePaths, stack_id
+from devstack.control.server import ControlServer
+from devstack.doctor import listeners, preflight
+from devstack.engine.clock import SystemClock
+from devstack.engine.supervisor import Supervisor
+from devstack.env.layers import Redactor, build_env, find_venv
 from devstack.errors import AlreadyRunning
-from devstack.logs import LogHub
-from devstack.paths import EXIT_LOST_RACE, StatePaths, stack_id
-from devstack.ports import port_holder
-from devstack.specs import ServiceSpec, StackSpec
-from devstack.supervisor import Supervisor
-from devstack.terminal import TerminalSink, use_colour
+from devstack.logs.hub import LogHub
+from devstack.logs.terminal import TerminalSink, use_colour
+from devstack.probes import health
+from devstack.process import spawn
+from devstack.process.ports import port_holder
 
 
 class Lock:
@@ -134,7 +136,7 @@ class App:
         return listeners.explain_mismatch(spec.name, target, listening)
 
     async def _diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
-        from devstack import signatures  # ~4 ms of imports and patterns: only once something failed
+        from devstack.doctor import signatures  # ~4 ms of imports and patterns: only once something failed
 
         venv, _auto = find_venv(spec)
         context = signatures.Context(name=spec.name, cwd=spec.cwd, root=self.stack.root,
@@ -158,7 +160,7 @@ class App:
                                 find_impostor=self._find_impostor,
                                 explain_probe_failure=self._explain_probe_failure,
                                 tag_prefix=self._tag_prefix)
-        server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown)
+        server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()
         self._write_info(supervisor)
         self._install_signals(supervisor)

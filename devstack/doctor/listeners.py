@@ -15,10 +15,10 @@ from collections.abc import Iterable
 
 import psutil
 
-from devstack.addresses import show
-from devstack.health import Target
-from devstack.ports import listeners, listening_sockets, socket_fds, still_held
-from devstack.spawn import describe, tag_of, tree
+from devstack.probes.addresses import show
+from devstack.probes.health import Target
+from devstack.process.ports import listeners, listening_sockets, socket_fds, still_held
+from devstack.process.spawn import describe, tag_of, tree
 
 
 def _listening(procs: Iterable[psutil.Process]) -> list[tuple[str, int]]:

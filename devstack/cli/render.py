@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack.durations import format_duration
+from devstack.config.durations import format_duration
 
 UP = {"healthy", "running"}
 

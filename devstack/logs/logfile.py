@@ -39,8 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from devstack.durations import parse_duration
-from devstack.stamps import SecondText
+from devstack.config.durations import parse_duration
+from devstack.text.stamps import SecondText
 
 __all__ = [
     "DEFAULT_BACKUPS",

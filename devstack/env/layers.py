@@ -37,7 +37,7 @@ from types import MappingProxyType
 from dotenv.parser import Original, parse_stream
 from dotenv.variables import Variable, parse_variables
 
-from devstack.specs import ServiceSpec, StackSpec
+from devstack.config.specs import ServiceSpec, StackSpec
 
 _WINDOWS = sys.platform == "win32"
 

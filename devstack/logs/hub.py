@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from devstack import ansi
-from devstack.env import Redactor
-from devstack.logfile import LineSplitter, LogFile
-from devstack.terminal import TerminalSink
+from devstack.env.layers import Redactor
+from devstack.logs import ansi
+from devstack.logs.logfile import LineSplitter, LogFile
+from devstack.logs.terminal import TerminalSink
 
 RING_LINES = 200
 RING_BYTES = 64 * 1024  # …of the last lines, for the failure reasons: a bound on memory too

@@ -6,7 +6,7 @@ import json
 import socket
 from typing import TYPE_CHECKING, Any
 
-from devstack import protocol
+from devstack.control import protocol
 from devstack.errors import ControlError, DevstackError, NotRunning, UsageError
 
 if TYPE_CHECKING:

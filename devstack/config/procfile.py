@@ -13,9 +13,9 @@ from types import MappingProxyType
 
 from honcho.environ import parse_procfile
 
-from devstack.config import SERVICE_NAME, display_path
+from devstack.config.specs import Restart, ServiceSpec, StackSpec
+from devstack.config.stackfile import SERVICE_NAME, display_path
 from devstack.errors import ConfigError, Problem
-from devstack.specs import Restart, ServiceSpec, StackSpec
 
 # honcho gives the Nth process type PORT = 5000 + 100 * N; keep that so apps behave the same
 BASE_PORT = 5000

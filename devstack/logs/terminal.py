@@ -18,8 +18,8 @@ import time
 from collections import deque
 from typing import BinaryIO
 
-from devstack.logfile import prefixed
-from devstack.stamps import SecondText
+from devstack.logs.logfile import prefixed
+from devstack.text.stamps import SecondText
 
 COLOURS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
 DEVSTACK_COLOUR = "1;37"

@@ -37,7 +37,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import h11
 
-from devstack.addresses import is_ip_literal
+from devstack.probes.addresses import is_ip_literal
 
 __all__ = ["BadResponse", "Reply", "Url", "get", "parse_url"]
 

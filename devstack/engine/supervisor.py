@@ -12,15 +12,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from devstack.clock import Clock
-from devstack.coalesce import Coalescer
+from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.engine.clock import Clock
+from devstack.engine.coalesce import Coalescer
+from devstack.engine.service import Context, Notifier, Prober, Service
+from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.errors import UsageError
-from devstack.logs import LogHub
-from devstack.service import Context, Notifier, Prober, Service
-from devstack.spawn import Spawner
-from devstack.specs import ServiceSpec, StackSpec
-from devstack.states import SETTLED_STATES, UP_STATES, stack_state
-from devstack.suggest import unknown_service_message
+from devstack.logs.hub import LogHub
+from devstack.process.spawn import Spawner
+from devstack.text.suggest import unknown_service_message
 
 SHUTTING_DOWN = "the stack is shutting down; nothing can be restarted now"
 

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devstack.addresses import is_ip_literal, show
-from devstack.specs import HealthSpec, ProbeKind
+from devstack.config.specs import HealthSpec, ProbeKind
+from devstack.probes.addresses import is_ip_literal, show
 
 if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads h11
-    from devstack.http_get import Url
+    from devstack.probes.http_get import Url
 
 __all__ = [
     "LogProbe",
@@ -326,7 +326,7 @@ def _render_text(text: str) -> str:
 
 
 async def _http_attempt(health: HealthSpec, url: Url, dial: str | None, tried: str) -> _Attempt:
-    from devstack import http_get
+    from devstack.probes import http_get
 
     read_body = health.expect_json is not None or health.expect_text is not None
     started = time.perf_counter()
@@ -354,7 +354,7 @@ async def probe_http(health: HealthSpec) -> ProbeResult:
 
     A new connection each time, no redirects followed, no proxies, TLS unverified (see http_get).
     """
-    from devstack import http_get
+    from devstack.probes import http_get
 
     try:
         url = http_get.parse_url(health.target)

@@ -19,12 +19,12 @@ from typing import Any, NoReturn
 
 import click
 
-from devstack import client
+from devstack.cli.render import stack_ok, status_code, status_table
+from devstack.config.specs import StackSpec
+from devstack.control import client
+from devstack.control.paths import EXIT_LOST_RACE, StatePaths
 from devstack.errors import DevstackError, NotRunning, UsageError
-from devstack.paths import EXIT_LOST_RACE, StatePaths
-from devstack.render import stack_ok, status_code, status_table
-from devstack.specs import StackSpec
-from devstack.suggest import unknown_service_message
+from devstack.text.suggest import unknown_service_message
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -38,7 +38,7 @@ class Options:
 
     def stack(self) -> StackSpec:
         if self._stack is None:
-            from devstack.config import find_stack
+            from devstack.config.load import find_stack
 
             self._stack = find_stack(Path.cwd(), Path(self.file) if self.file else None,
                                      Path(self.procfile) if self.procfile else None)
@@ -80,7 +80,7 @@ def cli(ctx: click.Context, file: str | None, procfile: str | None, debug: bool)
 @pass_options
 def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeout: str | None) -> None:
     """Start the stack (or the named services and their dependencies)."""
-    from devstack.durations import parse_duration
+    from devstack.config.durations import parse_duration
 
     stack = opts.stack()
     wanted = opts.names(names)
@@ -93,7 +93,7 @@ def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeo
         _exit(_join_running(paths, stack, wanted, no_deps, wait_s))
     if detach:
         _exit(_up_detached(paths, stack, wanted, no_deps, wait_s))
-    from devstack.app import App
+    from devstack.engine.app import App
     from devstack.errors import AlreadyRunning
 
     try:
@@ -131,8 +131,8 @@ def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_dep
 
 def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
                  wait_s: float | None) -> int:
-    from devstack.app import detached_main
-    from devstack.background import fork_supervisor
+    from devstack.engine.app import detached_main
+    from devstack.engine.background import fork_supervisor
 
     paths.make_private_dirs()
     pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps), stack.root, paths.supervisor_out)
@@ -187,8 +187,8 @@ def down(opts: Options) -> None:
     except NotRunning:
         click.echo(f"no supervisor is running for {stack.name}.")
     # devstack.spawn, not devstack.app: the sweep needs psutil, not the whole supervisor.
-    from devstack.paths import stack_id
-    from devstack.spawn import stop_leftovers
+    from devstack.control.paths import stack_id
+    from devstack.process.spawn import stop_leftovers
 
     stop_leftovers(f"{stack_id(stack.root)}/", lambda text: click.echo(text, err=True))
 
@@ -197,7 +197,7 @@ def _wait_gone(pid: int, timeout: float) -> None:
     """Until the supervisor has exited; its zombie counts as gone (a lazy init may reap it late)."""
     import psutil
 
-    from devstack.spawn import wait_gone
+    from devstack.process.spawn import wait_gone
 
     with contextlib.suppress(psutil.Error):
         wait_gone([psutil.Process(pid)], timeout)
@@ -208,7 +208,7 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 def _offline_status(stack: StackSpec) -> dict[str, Any]:
     """Status without a supervisor: every service stopped; a declared port held by someone is named."""
-    from devstack.ports import port_holder
+    from devstack.process.ports import port_holder
 
     services = []
     for name, spec in stack.services.items():
@@ -276,9 +276,9 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
     """Print the kept logs of the named services (default: all), merged in time order."""
     from datetime import UTC, datetime
 
-    from devstack import ansi
-    from devstack.logfile import Follower, parse_since, tail
-    from devstack.terminal import COLOURS
+    from devstack.logs import ansi
+    from devstack.logs.logfile import Follower, parse_since, tail
+    from devstack.logs.terminal import COLOURS
 
     stack = opts.stack()
     known = [*stack.services, "devstack"]
@@ -331,7 +331,7 @@ def _service_command(verb: str, help_text: str) -> Callable[..., None]:
     @click.option("--timeout", metavar="DURATION", help="restart: stop waiting after this long.")
     @pass_options
     def command(opts: Options, names: tuple[str, ...], timeout: str | None) -> None:
-        from devstack.durations import parse_duration
+        from devstack.config.durations import parse_duration
 
         wanted = opts.names(names)
         socket = opts.paths().socket
@@ -370,7 +370,7 @@ _service_command("start", "Start stopped services.")
 @pass_options
 def doctor(opts: Options, names: tuple[str, ...]) -> None:
     """Every pre-flight check, without starting anything: what is wrong and the fix to type."""
-    from devstack.preflight import Severity, check_stack, render_findings
+    from devstack.doctor.preflight import Severity, check_stack, render_findings
 
     stack = opts.stack()
     wanted = opts.names(names) or None
@@ -383,7 +383,7 @@ def doctor(opts: Options, names: tuple[str, ...]) -> None:
 
 
 def _os_env() -> dict[str, str]:
-    from devstack.spawn import TAG_VAR
+    from devstack.process.spawn import TAG_VAR
 
     env = dict(os.environ)
     env.pop(TAG_VAR, None)  # a devstack child running devstack must not tag as its parent
@@ -396,7 +396,7 @@ def _os_env() -> dict[str, str]:
 @pass_options
 def env_command(opts: Options, name: str, show_values: bool) -> None:
     """Every variable a service gets, with the layer that set it."""
-    from devstack.env import EnvVar, build_env, masked
+    from devstack.env.layers import EnvVar, build_env, masked
 
     stack = opts.stack()
     opts.names((name,))
@@ -423,7 +423,7 @@ def env_command(opts: Options, name: str, show_values: bool) -> None:
 @pass_options
 def run(opts: Options, name: str, command: tuple[str, ...]) -> None:
     """Run a one-off command in a service's folder, venv and env: devstack run api -- alembic upgrade head."""
-    from devstack.env import build_env
+    from devstack.env.layers import build_env
 
     stack = opts.stack()
     opts.names((name,))
@@ -449,8 +449,8 @@ def run(opts: Options, name: str, command: tuple[str, ...]) -> None:
 @pass_options
 def setup(opts: Options, names: tuple[str, ...]) -> None:
     """Run each service's `setup` command (e.g. npm ci) in its folder, venv and env."""
-    from devstack.env import build_env
-    from devstack.spawn import shell_argv
+    from devstack.env.layers import build_env
+    from devstack.process.spawn import shell_argv
 
     stack = opts.stack()
     wanted = opts.names(names) or stack.start_order()

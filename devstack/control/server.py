@@ -1,5 +1,8 @@
 """The control server: a Unix socket (0600, in a 0700 folder) that serves the supervisor's API to
 `devstack status/start/stop/restart/down` from any terminal of the same user.
+
+It knows the supervisor only as `Engine`, the narrow API every front end uses, so the control
+package sits below the engine that it serves (the composition root hands it the supervisor).
 """
 
 from __future__ import annotations
@@ -11,15 +14,30 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from devstack import protocol
+from devstack.control import protocol
 from devstack.errors import DevstackError
-from devstack.supervisor import Supervisor
 
 READ_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64  # requests served at once
 MAX_READERS = 128  # connections still sending their request; one more closes the oldest of them
+
+
+class Engine(Protocol):
+    """The supervisor as the control socket serves it (engine.supervisor.Supervisor)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def start(self, names: list[str] | None = None, no_deps: bool = False) -> list[str]: ...
+
+    async def stop(self, names: list[str]) -> None: ...
+
+    async def restart(self, names: list[str], timeout: float | None = None) -> bool: ...
+
+    def check_names(self, names: list[str]) -> list[str]: ...
+
+    async def wait(self, names: list[str] | None, timeout: float | None, quiet: bool = False) -> bool: ...
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -33,8 +51,10 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 
 class ControlServer:
-    def __init__(self, supervisor: Supervisor, path: Path, on_down: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, supervisor: Engine, path: Path, on_down: Callable[[], Awaitable[None]],
+                 event: Callable[[str], None]) -> None:
         self.supervisor = supervisor
+        self._event = event  # devstack's own event lines (devstack.log)
         self.path = path
         self._on_down = on_down
         self._server: asyncio.Server | None = None
@@ -93,7 +113,7 @@ class ControlServer:
         if sock is not None:
             uid = peer_uid(sock)
             if uid is not None and uid != os.getuid():
-                self.supervisor.hub.event(f"refused a control connection from uid {uid}")
+                self._event(f"refused a control connection from uid {uid}")
                 return protocol.error("permission denied: this supervisor belongs to another user")
         # Reading holds no serving slot, so clients that never finish a request can't queue the others.
         self._reading[writer] = None
@@ -121,7 +141,7 @@ class ControlServer:
             except DevstackError as exc:
                 return protocol.error(str(exc), exc.exit_code)
             except Exception as exc:  # a bug costs this one request, never the server
-                self.supervisor.hub.event(f"internal error serving a control request: {type(exc).__name__}")
+                self._event(f"internal error serving a control request: {type(exc).__name__}")
                 return protocol.error(f"internal error ({type(exc).__name__}); see devstack.log")
 
     # ------------------------------------------------------------------ verbs

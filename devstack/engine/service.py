@@ -14,16 +14,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import policy
-from devstack.clock import Clock
-from devstack.durations import format_duration
+from devstack.config.durations import format_duration
+from devstack.config.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.engine import policy
+from devstack.engine.clock import Clock
+from devstack.engine.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
 from devstack.errors import SpawnError
-from devstack.health import LogProbe, ProbeResult
-from devstack.logs import ServiceLog
-from devstack.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
-from devstack.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
-from devstack.stamps import SecondText
-from devstack.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
+from devstack.logs.hub import ServiceLog
+from devstack.probes.health import LogProbe, ProbeResult
+from devstack.process.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
+from devstack.text.stamps import SecondText
 
 # One polled probe: (health, cwd, env) → its result. health.run_probe, or a test's fake network.
 Prober = Callable[[HealthSpec, Path, Mapping[str, str]], Awaitable[ProbeResult]]
