@@ -277,7 +277,9 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
     from datetime import UTC, datetime
 
     from devstack.logs import ansi
-    from devstack.logs.logfile import Follower, parse_since, tail
+    from devstack.logs.follower import Follower
+    from devstack.logs.reader import tail
+    from devstack.logs.since import parse_since
     from devstack.logs.terminal import COLOURS
 
     stack = opts.stack()

@@ -37,16 +37,10 @@ from dotenv.parser import parse_stream
 
 from devstack.config.specs import ProbeKind, ServiceSpec, StackSpec
 from devstack.control.paths import StatePaths, stack_id
-from devstack.env.layers import (
-    MASK,
-    Layer,
-    ServiceEnv,
-    build_env,
-    first_word,
-    resolve_executable,
-    venv_bin_dir,
-    venv_python,
-)
+from devstack.env.executables import first_word, resolve_executable
+from devstack.env.layers import Layer, ServiceEnv, build_env
+from devstack.env.secrets import MASK
+from devstack.env.venv import venv_bin_dir, venv_python
 from devstack.process.ports import listeners, listening_sockets
 from devstack.process.spawn import TAG_VAR
 from devstack.text.suggest import closest

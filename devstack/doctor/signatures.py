@@ -34,7 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from devstack.env.layers import venv_bin_dir
+from devstack.env.venv import venv_bin_dir
 
 MAX_CHARS: Final = 300
 

@@ -22,7 +22,9 @@ from devstack.control.server import ControlServer
 from devstack.doctor import listeners, preflight
 from devstack.engine.clock import SystemClock
 from devstack.engine.supervisor import Supervisor
-from devstack.env.layers import Redactor, build_env, find_venv
+from devstack.env.layers import build_env
+from devstack.env.secrets import Redactor
+from devstack.env.venv import find_venv
 from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
 from devstack.logs.terminal import TerminalSink, use_colour
@@ -98,7 +100,7 @@ class App:
     def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
         def build(spec: ServiceSpec) -> Mapping[str, str]:
             built = build_env(self.stack, spec, self.os_env, color=colour)
-            self.redactor.learn(built)  # .env files may have changed since the last start
+            self.redactor.learn(built.secrets())  # .env files may have changed since the last start
             return built.as_dict()
 
         return build
@@ -150,7 +152,7 @@ class App:
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None
         for spec in self.stack.services.values():
-            self.redactor.learn(build_env(self.stack, spec, self.os_env))
+            self.redactor.learn(build_env(self.stack, spec, self.os_env).secrets())
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)

@@ -19,12 +19,8 @@ behind a `windows` flag so that they are unit-tested on Linux too.
 
 from __future__ import annotations
 
-import functools
 import io
-import os
 import re
-import shlex
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,10 +34,9 @@ from dotenv.parser import Original, parse_stream
 from dotenv.variables import Variable, parse_variables
 
 from devstack.config.specs import ServiceSpec, StackSpec
-
-_WINDOWS = sys.platform == "win32"
-
-MASK = "****"
+from devstack.env.platform import WINDOWS, path_separator
+from devstack.env.secrets import MASK, URL_WITH_PASSWORD, looks_secret
+from devstack.env.venv import find_venv, venv_bin_dir
 
 
 class Layer(StrEnum):
@@ -58,41 +53,6 @@ _FILE_LAYERS = frozenset({Layer.STACK_ENV_FILE, Layer.SERVICE_ENV_FILE})
 # Layers in which the user chose a value for this service; devstack's defaults
 # (PORT, PYTHONUNBUFFERED, FORCE_COLOR) give way to these, but not to the OS layer.
 _USER_LAYERS = _FILE_LAYERS | {Layer.ENV}
-
-
-# --- what counts as secret ------------------------------------------------------------
-
-# Words that mark a secret wherever they end a name part: PGPASSWORD, CLIENTSECRET,
-# GITHUB_TOKEN. Matched at the end of a part only, so TOKENIZERS_PARALLELISM is not one.
-_SECRET_SUFFIXES = re.compile(
-    r"(PASSWORDS?|PASSWD|PASSPHRASE|SECRETS?|TOKEN|CREDENTIALS?|APIKEYS?|SECRETKEY|PRIVATEKEY|ACCESSKEY)$"
-)
-# Short words that are too common inside other words (KEYBOARD, BYPASS, PASSPORT,
-# MONKEY) to match anywhere but as a whole part: API_KEY, DB_PASS, MYSQL_PWD.
-_SECRET_PARTS = frozenset({"KEY", "KEYS", "PASS", "PWD"})
-# Shell variables that merely look secret: PWD is the working directory.
-_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
-# A URL with a password in it (postgres://app:hunter2@db/app), whatever the name.
-_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
-
-
-@functools.lru_cache(maxsize=4096)  # every start re-checks every variable of the service
-def looks_secret(name: str) -> bool:
-    """True when a variable's name marks it as secret.
-
-    The name is cut into parts at `_`, `-`, `.` and camelCase boundaries (trailing digits
-    dropped). It is secret when a part *ends with* PASSWORD(S), PASSWD, PASSPHRASE,
-    SECRET(S), TOKEN, CREDENTIAL(S), APIKEY(S), SECRETKEY, PRIVATEKEY or ACCESSKEY, or
-    *is* KEY, KEYS, PASS or PWD. PWD and OLDPWD themselves (the shell's folders) are not.
-    """
-    if name.upper() in _NOT_SECRET_NAMES:
-        return False
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    for part in re.split(r"[^A-Za-z0-9]+", spaced.upper()):
-        part = part.rstrip("0123456789")
-        if part in _SECRET_PARTS or _SECRET_SUFFIXES.search(part):
-            return True
-    return False
 
 
 @dataclass(frozen=True)
@@ -116,7 +76,7 @@ class EnvVar:
             self.layer in _FILE_LAYERS
             or self.from_secret
             or looks_secret(self.name)
-            or _URL_WITH_PASSWORD.search(self.value) is not None
+            or URL_WITH_PASSWORD.search(self.value) is not None
         )
 
 
@@ -141,7 +101,7 @@ class ServiceEnv:
     missing_env_files: tuple[Path, ...]  # declared env files (or an expected default .env) that are absent
     warnings: tuple[str, ...] = ()  # e.g. "apps/api/.env:3: could not parse this line"; never a value
     env_files: tuple[Path, ...] = ()  # the env files actually read, lowest layer first
-    windows: bool = _WINDOWS  # names compare case-insensitively
+    windows: bool = WINDOWS  # names compare case-insensitively
     env_file_values: frozenset[str] = field(default=frozenset(), repr=False)
 
     def as_dict(self) -> dict[str, str]:
@@ -153,6 +113,10 @@ class ServiceEnv:
         overrode, so that output can be redacted of them."""
         return self.env_file_values
 
+    def secrets(self) -> set[str]:
+        """Every value devstack must not repeat: the .env files' values and the secret variables'."""
+        return set(self.env_file_values) | {var.value for var in self.variables.values() if var.secret}
+
     def get(self, name: str) -> EnvVar | None:
         return self.variables.get(name.upper() if self.windows else name)
 
@@ -161,44 +125,7 @@ class ServiceEnv:
         return tuple(name for name in names if self.get(name) is None)
 
 
-# --- venv -----------------------------------------------------------------------------
-
-
-def find_venv(service: ServiceSpec) -> tuple[Path | None, bool]:
-    """The service's venv and whether it was auto-detected.
-
-    A declared venv is returned even when it does not exist: activating it anyway makes
-    the failure point at the venv (reported by a pre-flight check) rather than at a
-    confusing "module not found" from some other python.
-    """
-    if service.venv_disabled:
-        return None, False
-    if service.venv is not None:
-        return service.venv, False
-    for name in ("venv", ".venv"):
-        candidate = service.cwd / name
-        # pyvenv.cfg is what makes a folder a venv; a folder merely named venv is not one.
-        if (candidate / "pyvenv.cfg").is_file():
-            return candidate, True
-    return None, False
-
-
-def venv_bin_dir(venv: Path, windows: bool = _WINDOWS) -> Path:
-    """The folder that activation puts first on PATH: bin/, or Scripts\\ on Windows."""
-    return venv / ("Scripts" if windows else "bin")
-
-
-def venv_python(venv: Path, windows: bool = _WINDOWS) -> Path:
-    """The venv's interpreter: bin/python, or Scripts\\python.exe on Windows."""
-    return venv_bin_dir(venv, windows) / ("python.exe" if windows else "python")
-
-
 # --- building the environment ---------------------------------------------------------
-
-
-def _path_sep(windows: bool) -> str:
-    # Not os.pathsep: the flag, not the running platform, decides (tests run on Linux).
-    return ";" if windows else ":"
 
 
 def _display(path: Path, root: Path) -> str:
@@ -321,6 +248,59 @@ def _service_env_files(service: ServiceSpec) -> tuple[list[Path], list[Path]]:
     return [], []
 
 
+def _env_files(stack: StackSpec, service: ServiceSpec) -> tuple[list[tuple[Path, Layer]], list[Path]]:
+    """(files to read with their layers, lowest first; declared or expected files that are absent)."""
+    to_read: list[tuple[Path, Layer]] = []
+    missing: list[Path] = []
+    if stack.env_file is not None:
+        if stack.env_file.exists():
+            to_read.append((stack.env_file, Layer.STACK_ENV_FILE))
+        else:
+            missing.append(stack.env_file)
+    found, absent = _service_env_files(service)
+    return to_read + [(p, Layer.SERVICE_ENV_FILE) for p in found], missing + absent
+
+
+def _read_env_files(b: _Builder, to_read: list[tuple[Path, Layer]]) -> list[Path]:
+    """Load each file into `b`; the files read. A file is read once, at its lowest layer: with
+    cwd = "." the service's default .env is usually the stack's env_file itself."""
+    seen: set[Path] = set()
+    read: list[Path] = []
+    for path, layer in to_read:
+        real = path.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        read.append(path)
+        b.load_file(path, layer)
+    return read
+
+
+def _activate(b: _Builder, venv: Path, windows: bool) -> None:
+    """What activating `venv` does: its bin folder first on PATH, VIRTUAL_ENV set."""
+    bin_dir = str(venv_bin_dir(venv, windows))
+    below = b.get("PATH")
+    sep = path_separator(windows)
+    new_path = bin_dir if below is None or not below.value else bin_dir + sep + below.value
+    b.set("PATH", new_path, Layer.DEVSTACK, from_secret=below is not None and below.secret)
+    b.set("VIRTUAL_ENV", str(venv), Layer.DEVSTACK)
+    # A PYTHONHOME from the outside would make the venv's python load another
+    # installation's standard library.
+    b.remove("PYTHONHOME")
+
+
+def _defaults(b: _Builder, service: ServiceSpec, color: bool) -> None:
+    """devstack's defaults, each giving way to a value the user chose for the service."""
+    if service.port is not None and not b.set_by_user("PORT"):
+        b.set("PORT", str(service.port), Layer.DEVSTACK)
+    # Children write into pipes; without this, Python buffers their output and logs
+    # arrive late or, on a crash, never.
+    if not b.set_by_user("PYTHONUNBUFFERED"):
+        b.set("PYTHONUNBUFFERED", "1", Layer.DEVSTACK)
+    if color and not b.set_by_user("FORCE_COLOR"):
+        b.set("FORCE_COLOR", "1", Layer.DEVSTACK)
+
+
 def build_env(
     stack: StackSpec,
     service: ServiceSpec,
@@ -328,7 +308,7 @@ def build_env(
     *,
     color: bool = False,
     extra: Mapping[str, str] | None = None,
-    windows: bool = _WINDOWS,
+    windows: bool = WINDOWS,
 ) -> ServiceEnv:
     """The environment `service` runs in, each variable tagged with its layer.
 
@@ -339,55 +319,17 @@ def build_env(
     b = _Builder(stack.root, windows)
     for name, value in os_env.items():
         b.set(name, value, Layer.OS)
-
-    to_read: list[tuple[Path, Layer]] = []
-    missing: list[Path] = []
-    if stack.env_file is not None:
-        if stack.env_file.exists():
-            to_read.append((stack.env_file, Layer.STACK_ENV_FILE))
-        else:
-            missing.append(stack.env_file)
-    found, absent = _service_env_files(service)
-    to_read += [(p, Layer.SERVICE_ENV_FILE) for p in found]
-    missing += absent
-
-    # A file is read once, at its lowest layer: with cwd = "." the service's default
-    # .env is usually the stack's env_file itself.
-    seen: set[Path] = set()
-    read: list[Path] = []
-    for path, layer in to_read:
-        real = path.resolve()
-        if real in seen:
-            continue
-        seen.add(real)
-        read.append(path)
-        b.load_file(path, layer)
-
+    to_read, missing = _env_files(stack, service)
+    read = _read_env_files(b, to_read)
     for name, raw in service.env.items():
         value, tainted = b.interpolate(raw)
         b.set_checked(name, value, Layer.ENV, f"env of {service.name}", from_secret=tainted)
-
     venv, venv_auto = find_venv(service)
     if venv is not None:
-        bin_dir = str(venv_bin_dir(venv, windows))
-        below = b.get("PATH")
-        new_path = bin_dir if below is None or not below.value else bin_dir + _path_sep(windows) + below.value
-        b.set("PATH", new_path, Layer.DEVSTACK, from_secret=below is not None and below.secret)
-        b.set("VIRTUAL_ENV", str(venv), Layer.DEVSTACK)
-        # A PYTHONHOME from the outside would make the venv's python load another
-        # installation's standard library.
-        b.remove("PYTHONHOME")
-    if service.port is not None and not b.set_by_user("PORT"):
-        b.set("PORT", str(service.port), Layer.DEVSTACK)
-    # Children write into pipes; without this, Python buffers their output and logs
-    # arrive late or, on a crash, never.
-    if not b.set_by_user("PYTHONUNBUFFERED"):
-        b.set("PYTHONUNBUFFERED", "1", Layer.DEVSTACK)
-    if color and not b.set_by_user("FORCE_COLOR"):
-        b.set("FORCE_COLOR", "1", Layer.DEVSTACK)
+        _activate(b, venv, windows)
+    _defaults(b, service, color)
     for name, value in (extra or {}).items():
         b.set(name, value, Layer.DEVSTACK)
-
     return ServiceEnv(
         variables=MappingProxyType(b.vars),
         venv=venv,
@@ -398,157 +340,3 @@ def build_env(
         windows=windows,
         env_file_values=frozenset(b.file_values),
     )
-
-
-# --- finding a command's executable ---------------------------------------------------
-
-# Run by the shell itself: they need not be on PATH, so their presence cannot be checked.
-_SH_BUILTINS = frozenset(
-    {
-        ".", ":", "[", "[[", "!", "{", "(", "alias", "bg", "break", "case", "cd", "command", "continue",
-        "echo", "eval", "exec", "exit", "export", "false", "fg", "for", "function", "getopts", "if",
-        "jobs", "kill", "printf", "pwd", "read", "readonly", "return", "set", "shift", "source", "test",
-        "time", "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "until", "wait",
-        "while",
-    }
-)
-_CMD_BUILTINS = frozenset(
-    {
-        "assoc", "break", "call", "cd", "chdir", "cls", "color", "copy", "date", "del", "dir", "echo",
-        "endlocal", "erase", "exit", "for", "ftype", "goto", "if", "md", "mkdir", "mklink", "move",
-        "path", "pause", "popd", "prompt", "pushd", "rd", "rem", "ren", "rename", "rmdir", "set",
-        "setlocal", "shift", "start", "time", "title", "type", "ver", "verify", "vol",
-    }
-)
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
-_DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"
-
-
-def _env_lookup(env: Mapping[str, str], name: str, windows: bool) -> str | None:
-    if not windows:
-        return env.get(name)
-    for key, value in env.items():
-        if key.upper() == name.upper():
-            return value
-    return None
-
-
-def first_word(command: str | tuple[str, ...], windows: bool) -> tuple[str | None, bool]:
-    """(the word naming the program, whether it cannot be checked)."""
-    if not isinstance(command, str):
-        # Executed directly: no shell, so no builtins, assignments or expansions.
-        return (command[0] if command else None), False
-    try:
-        # cmd.exe does not treat backslashes as escapes; shlex's posix mode would eat them.
-        words = shlex.split(command, posix=not windows)
-    except ValueError:  # unbalanced quotes: the shell will complain; check what we can
-        words = command.split()
-    if windows:
-        words = [w[1:-1] if len(w) >= 2 and w[0] == w[-1] == '"' else w for w in words]
-        if not words:
-            return None, False
-        word = words[0]
-        return word, word.lower() in _CMD_BUILTINS or "%" in word or "!" in word
-    while words and _ASSIGNMENT.match(words[0]):
-        words = words[1:]  # `FOO=1 cmd`: the assignments only change cmd's environment
-    # `exec cmd …` is common in start scripts, and cmd is what must exist.
-    while len(words) >= 2 and words[0] == "exec" and not words[1].startswith("-"):
-        words = words[1:]
-    if not words:
-        return None, False
-    word = words[0]
-    return word, word in _SH_BUILTINS or any(c in word for c in "$`*?[")
-
-
-def _executable_at(base: Path, env: Mapping[str, str], windows: bool) -> str | None:
-    if windows:
-        pathext = _env_lookup(env, "PATHEXT", True) or _DEFAULT_PATHEXT
-        # Lower-case: Windows matches either case, and the Linux tests' files are lower.
-        exts = [e.lower() for e in pathext.split(";") if e]
-        # A name with one of the PATHEXT extensions runs as is; any other gets one appended.
-        if base.suffix.lower() in exts:
-            candidates = [base]
-        else:
-            candidates = [base.with_name(base.name + ext) for ext in exts]
-        return next((str(c) for c in candidates if c.is_file()), None)
-    if base.is_file() and os.access(base, os.X_OK):
-        return str(base)
-    return None
-
-
-def resolve_executable(
-    command: str | tuple[str, ...],
-    env: Mapping[str, str],
-    cwd: Path,
-    *,
-    windows: bool = _WINDOWS,
-) -> str | None:
-    """Where the program that `command` runs is, looked up as the child will look it up.
-
-    The first word (after `VAR=value` assignments and `exec` for a shell string) is
-    searched on env's PATH; a word with a slash is taken relative to `cwd`. A shell
-    builtin, or a word the shell would expand (`$JAVA_HOME/bin/java`), cannot be checked
-    and is returned as is. None when nothing executable is found.
-    """
-    word, unchecked = first_word(command, windows)
-    if not word:
-        return None
-    if unchecked:
-        return word
-    if isinstance(command, str) and not windows and (word == "~" or word.startswith("~/")):
-        home = _env_lookup(env, "HOME", False)
-        if home is None:
-            return word
-        word = home + word[1:]
-    if "/" in word or (windows and "\\" in word):
-        return _executable_at(cwd / word, env, windows)  # an absolute word replaces cwd
-
-    path_value = _env_lookup(env, "PATH", windows)
-    if path_value is None:
-        entries = [] if windows else ["/bin", "/usr/bin"]  # what execvp falls back to
-    else:
-        entries = path_value.split(_path_sep(windows))
-    if windows:
-        entries = [str(cwd), *entries]  # cmd.exe looks in the current folder first
-    for entry in entries:
-        if not entry:
-            if windows:
-                continue
-            entry = "."  # an empty POSIX PATH entry means the current folder
-        # Relative entries are relative to the child's cwd: it chdirs before exec.
-        found = _executable_at(cwd / entry / word, env, windows)
-        if found is not None:
-            return found
-    return None
-
-
-class Redactor:
-    """Masks the secret values services get (.env values, secret-looking names, values built from
-    them) in text devstack itself shows: status errors and its own event lines. A service's own
-    log file is left as the service wrote it. Values shorter than MIN are left alone (masking "1"
-    or "true" everywhere would garble every message)."""
-
-    MIN = 4
-
-    def __init__(self) -> None:
-        self._values: list[str] = []  # longest first, so a value inside another is masked whole
-
-    def learn(self, env: ServiceEnv) -> None:
-        values = set(self._values) | set(env.secret_values())
-        values |= {var.value for var in env.variables.values() if var.secret}
-        self._values = sorted((v for v in values if len(v) >= self.MIN), key=len, reverse=True)
-
-    def text(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
-
-    def data(self, data: object) -> object:
-        if isinstance(data, str):
-            return self.text(data)
-        if isinstance(data, dict):
-            return {key: self.data(value) for key, value in data.items()}
-        if isinstance(data, list):
-            return [self.data(item) for item in data]
-        return data

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from devstack.env.layers import Redactor
+from devstack.env.secrets import Redactor
 from devstack.logs import ansi
-from devstack.logs.logfile import LineSplitter, LogFile
+from devstack.logs.framing import LineSplitter
 from devstack.logs.terminal import TerminalSink
+from devstack.logs.writer import LogFile
 
 RING_LINES = 200
 RING_BYTES = 64 * 1024  # …of the last lines, for the failure reasons: a bound on memory too

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import BinaryIO
 
-from devstack.logs.logfile import prefixed
+from devstack.logs.framing import prefixed
 from devstack.text.stamps import SecondText
 
 COLOURS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]

@@ -45,7 +45,8 @@ from pty_harness import on_pty
 
 from devstack.control.paths import StatePaths
 from devstack.errors import DevstackError
-from devstack.logs.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE
+from devstack.logs.framing import DEFAULT_MAX_LINE
+from devstack.logs.writer import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 
 Figure = Callable[..., None]
 RECORD_HEAD = 35  # "2026-11-26T05:39:45.123456Z stdout ": what the log file adds to each line

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.logs.hub import IDLE_FLUSH, ServiceLog
-from devstack.logs.logfile import LogFile
+from devstack.logs.writer import LogFile
 
 
 class FakeTimers:
