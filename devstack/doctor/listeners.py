@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import psutil
 
 from devstack.probes.addresses import show
-from devstack.probes.health import Target
+from devstack.probes.target import Target
 from devstack.process.ports import listeners, listening_sockets, socket_fds, still_held
 from devstack.process.spawn import describe, tag_of, tree
 

@@ -28,7 +28,8 @@ from devstack.env.venv import find_venv
 from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
 from devstack.logs.terminal import TerminalSink, use_colour
-from devstack.probes import health
+from devstack.probes import run as probes
+from devstack.probes.target import probe_target
 from devstack.process import spawn
 from devstack.process.ports import port_holder
 
@@ -116,7 +117,7 @@ class App:
         return preflight.blocking_error(findings)
 
     async def _find_impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
-        target = health.probe_target(spec.health) if spec.health else None
+        target = probe_target(spec.health) if spec.health else None
         if target is None:
             return None
         # Remembered per run (its root pid): a leftover of an earlier run still holding the socket
@@ -131,7 +132,7 @@ class App:
                                        started_at, known, self._tag_prefix + spec.name)
 
     async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
-        target = health.probe_target(spec.health) if spec.health else None
+        target = probe_target(spec.health) if spec.health else None
         if target is None:
             return None
         listening = await asyncio.to_thread(listeners.tree_listeners, pid)
@@ -157,7 +158,7 @@ class App:
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
-                                probe=health.run_probe, build_env=self._env_builder(colour),
+                                probe=probes.run_probe, build_env=self._env_builder(colour),
                                 preflight=self._preflight, diagnose=self._diagnose,
                                 find_impostor=self._find_impostor,
                                 explain_probe_failure=self._explain_probe_failure,

@@ -21,11 +21,12 @@ from devstack.engine.clock import Clock
 from devstack.engine.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
 from devstack.errors import SpawnError
 from devstack.logs.hub import ServiceLog
-from devstack.probes.health import LogProbe, ProbeResult
+from devstack.probes.log import LogProbe
+from devstack.probes.result import ProbeResult
 from devstack.process.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
 from devstack.text.stamps import SecondText
 
-# One polled probe: (health, cwd, env) → its result. health.run_probe, or a test's fake network.
+# One polled probe: (health, cwd, env) → its result. probes.run.run_probe, or a test's fake network.
 Prober = Callable[[HealthSpec, Path, Mapping[str, str]], Awaitable[ProbeResult]]
 
 

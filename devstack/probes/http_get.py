@@ -38,10 +38,10 @@ from urllib.parse import quote, unquote, urlsplit
 import h11
 
 from devstack.probes.addresses import is_ip_literal
+from devstack.probes.target import DEFAULT_PORTS
 
 __all__ = ["BadResponse", "Reply", "Url", "get", "parse_url"]
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
 USER_AGENT = "devstack-probe"
 # The largest response head accepted (h11's own default is 16 KiB; httpcore allows 100 KiB, and
 # a dev server with big cookies or a long CSP header should not fail a probe).

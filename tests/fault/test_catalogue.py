@@ -241,7 +241,7 @@ while True:
 '''
 
 # Loaded into every Python process of the stack through PYTHONPATH (R13): in the supervisor it
-# wraps devstack.probes.health.run_probe (the probe the app hands to every service) so that, once the
+# wraps devstack.probes.run.run_probe (the probe the app hands to every service) so that, once the
 # trigger file exists, the probe of the victim (its target contains DEVSTACK_TEST_FAULT_VICTIM)
 # raises inside the service's task. The module may be imported by the CLI that forks the
 # supervisor, so the wrapper says which process it runs in at its first call ("active").
@@ -280,7 +280,7 @@ if _VICTIM:
 
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if name != "devstack.probes.health":
+            if name != "devstack.probes.run":
                 return None
             sys.meta_path.remove(self)
             spec = importlib.util.find_spec(name)

@@ -186,15 +186,15 @@ def test_status_path_imports_no_heavy_modules() -> None:
 def test_the_http_client_is_loaded_only_by_an_http_probe() -> None:
     """A stack without HTTP probes never loads h11; nothing in devstack loads httpx at all."""
     client = ("h11", "devstack.probes.http_get", "httpx", "httpcore", "anyio")
-    supervisor = "import devstack.engine.app, devstack.engine.supervisor, devstack.probes.health"
+    supervisor = "import devstack.engine.app, devstack.engine.supervisor, devstack.probes.run"
     assert _loaded_after(supervisor, client) == []
     tcp_probe = (
         "import asyncio\n"
-        "from devstack.probes.health import probe_tcp\n"
+        "from devstack.probes.tcp import probe_tcp\n"
         "from devstack.config.specs import HealthSpec, ProbeKind\n"
         "asyncio.run(probe_tcp(HealthSpec(ProbeKind.TCP, '127.0.0.1:1', timeout=1)))"
     )
     assert _loaded_after(tcp_probe, client) == []
-    http_probe = tcp_probe.replace("probe_tcp", "probe_http").replace(
+    http_probe = tcp_probe.replace("probe_tcp", "probe_http").replace("probes.tcp", "probes.http").replace(
         "ProbeKind.TCP, '127.0.0.1:1'", "ProbeKind.HTTP, 'http://127.0.0.1:1/'")
     assert _loaded_after(http_probe, client) == ["h11", "devstack.probes.http_get"]

@@ -34,15 +34,12 @@ import pytest
 
 from devstack.config.specs import HealthSpec, ProbeKind
 from devstack.probes import http_get
-from devstack.probes.health import (
-    MAX_BODY_BYTES,
-    LogProbe,
-    ProbeResult,
-    probe_cmd,
-    probe_http,
-    probe_tcp,
-    run_probe,
-)
+from devstack.probes.cmd import probe_cmd
+from devstack.probes.http import MAX_BODY_BYTES, probe_http
+from devstack.probes.log import LogProbe
+from devstack.probes.result import ProbeResult
+from devstack.probes.run import run_probe
+from devstack.probes.tcp import probe_tcp
 
 # --------------------------------------------------------------------------- helpers
 

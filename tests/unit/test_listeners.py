@@ -10,7 +10,7 @@ import sys
 import time
 
 from devstack.doctor.listeners import KnownSockets, find_impostor, still_holds
-from devstack.probes.health import Target
+from devstack.probes.target import Target
 from devstack.process.ports import listening_sockets
 
 

@@ -21,7 +21,7 @@ from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, Ser
 from devstack.engine.states import State
 from devstack.engine.supervisor import Supervisor
 from devstack.logs.hub import LogHub
-from devstack.probes.health import ProbeResult
+from devstack.probes.result import ProbeResult
 
 
 class World:
