@@ -23,6 +23,7 @@ from devstack.errors import SpawnError
 from devstack.logs.hub import ServiceLog
 from devstack.probes.log import LogProbe
 from devstack.probes.result import ProbeResult
+from devstack.process.exits import exit_text
 from devstack.process.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
 from devstack.text.stamps import SecondText
 
@@ -95,19 +96,6 @@ def last_meaningful_line(lines: list[str]) -> str | None:
         if _MEANINGFUL.search(text) and not text.startswith("^"):
             return text[:300]
     return None
-
-
-def exit_text(code: int | None) -> str:
-    if code is None:
-        return "exited"
-    if code < 0:
-        import signal
-
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 class Service:
