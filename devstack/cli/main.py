@@ -372,7 +372,9 @@ _service_command("start", "Start stopped services.")
 @pass_options
 def doctor(opts: Options, names: tuple[str, ...]) -> None:
     """Every pre-flight check, without starting anything: what is wrong and the fix to type."""
-    from devstack.doctor.preflight import Severity, check_stack, render_findings
+    from devstack.doctor.checks import check_stack
+    from devstack.doctor.findings import Severity
+    from devstack.doctor.report import render_findings
 
     stack = opts.stack()
     wanted = opts.names(names) or None

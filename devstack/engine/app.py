@@ -19,7 +19,7 @@ from typing import IO
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.control.paths import EXIT_LOST_RACE, StatePaths, stack_id
 from devstack.control.server import ControlServer
-from devstack.doctor import listeners, preflight
+from devstack.doctor import checks, listeners
 from devstack.engine.clock import SystemClock
 from devstack.engine.supervisor import Supervisor
 from devstack.env.layers import build_env
@@ -112,9 +112,9 @@ class App:
         # the time, so running them side by side only makes the first service's check wait for
         # a dependent's slow one (a venv's requirements) before its first start.
         loop = asyncio.get_running_loop()
-        findings = await loop.run_in_executor(self._checks, preflight.check_service, self.stack, spec,
+        findings = await loop.run_in_executor(self._checks, checks.check_service, self.stack, spec,
                                               self.os_env)
-        return preflight.blocking_error(findings)
+        return checks.blocking_error(findings)
 
     async def _find_impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
         target = probe_target(spec.health) if spec.health else None
