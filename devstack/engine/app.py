@@ -139,13 +139,15 @@ class App:
         return listeners.explain_mismatch(spec.name, target, listening)
 
     async def _diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
-        from devstack.doctor import signatures  # ~4 ms of imports and patterns: only once something failed
+        # ~4 ms of imports and patterns: only once something failed
+        from devstack.doctor.signatures.base import Context as FailedService
+        from devstack.doctor.signatures.diagnose import diagnose
 
         venv, _auto = find_venv(spec)
-        context = signatures.Context(name=spec.name, cwd=spec.cwd, root=self.stack.root,
-                                     venv=venv if venv is not None and venv.is_dir() else None,
-                                     port=spec.port, port_holder=port_holder)
-        return await asyncio.to_thread(signatures.diagnose, lines, context)
+        context = FailedService(name=spec.name, cwd=spec.cwd, root=self.stack.root,
+                                venv=venv if venv is not None and venv.is_dir() else None,
+                                port=spec.port, port_holder=port_holder)
+        return await asyncio.to_thread(diagnose, lines, context)
 
     async def _main(self) -> int:
         spawn.install_child_watcher()
