@@ -27,7 +27,8 @@ from devstack.env.secrets import Redactor
 from devstack.env.venv import find_venv
 from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
-from devstack.logs.terminal import TerminalSink, use_colour
+from devstack.logs.prefix import use_colour
+from devstack.logs.terminal import TerminalSink
 from devstack.probes import run as probes
 from devstack.probes.target import probe_target
 from devstack.process import spawn

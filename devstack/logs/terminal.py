@@ -11,32 +11,19 @@ writer thread has made no progress for STALL_AFTER seconds, or past HARD_MAX_PEN
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from collections import deque
 from typing import BinaryIO
 
 from devstack.logs.framing import prefixed
+from devstack.logs.prefix import DEVSTACK_COLOUR, OTHER_COLOUR, name_prefix, palette
 from devstack.text.stamps import SecondText
 
-COLOURS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
-DEVSTACK_COLOUR = "1;37"
 MAX_PENDING = 8 * 1024 * 1024  # bytes queued for the terminal before a stalled one drops lines
 HARD_MAX_PENDING = 32 * 1024 * 1024  # …and before a slow one does
 STALL_AFTER = 1.0  # seconds without a write completing: the terminal is stalled
 WRITE_SLICE = 1024 * 1024  # the writer reports progress after each slice this big
-
-
-def use_colour(stream: BinaryIO | None = None) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    out = stream or sys.stdout.buffer
-    try:
-        return out.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class TerminalSink:
@@ -48,7 +35,7 @@ class TerminalSink:
         self.colour = colour
         self.width = max([len(n) for n in [*names, "devstack"]])
         self._prefixes: dict[str, bytes] = {}
-        self.colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(names)}
+        self.colours = palette(names)
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         self.dropped_lines = 0
@@ -65,13 +52,8 @@ class TerminalSink:
     def _name_part(self, name: str) -> bytes:
         part = self._prefixes.get(name)
         if part is None:
-            padded = name.ljust(self.width)
-            if self.colour:
-                colour = DEVSTACK_COLOUR if name == "devstack" else self.colours.get(name, "37")
-                padded = f"\x1b[{colour}m{padded} |\x1b[0m "
-            else:
-                padded = f"{padded} | "
-            part = padded.encode()
+            colour = DEVSTACK_COLOUR if name == "devstack" else self.colours.get(name, OTHER_COLOUR)
+            part = name_prefix(name, self.width, colour if self.colour else None).encode()
             self._prefixes[name] = part
         return part
 
