@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import click
 
@@ -46,6 +45,7 @@ def _os_env() -> dict[str, str]:
 def env_command(opts: Options, name: str, show_values: bool) -> None:
     """Every variable a service gets, with the layer that set it."""
     from devstack.env.layers import EnvVar, build_env, masked
+    from devstack.text.places import shown
 
     stack = opts.stack()
     opts.names((name,))
@@ -53,9 +53,7 @@ def env_command(opts: Options, name: str, show_values: bool) -> None:
     def source(var: EnvVar) -> str:
         if not var.source:
             return str(var.layer)
-        path = Path(var.source)
-        shown = path.relative_to(stack.root) if path.is_relative_to(stack.root) else path
-        return f"{var.layer} ({shown})"
+        return f"{var.layer} ({shown(var.source, stack.root)})"
 
     rows = [(var.name, masked(var, show_values), source(var))
             for var in sorted(built.variables.values(), key=lambda v: v.name)]

@@ -15,7 +15,6 @@ output) is redacted of secret values first.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.doctor.cwd import check_cwd
@@ -28,9 +27,6 @@ from devstack.doctor.port import check_port
 from devstack.doctor.venv import check_venv, venv_ok
 from devstack.env.layers import build_env
 from devstack.process.owners import PortOwner, system_port_owner
-
-if TYPE_CHECKING:
-    pass
 
 
 def _service_checks(ctx: Context, port_owner: PortOwner) -> list[Finding]:

@@ -5,13 +5,9 @@ one is usually a renamed one, and the sibling it resembles is named.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from devstack.doctor.findings import Context, Finding, Severity
 from devstack.text.suggest import closest
-
-if TYPE_CHECKING:
-    pass
 
 
 def check_cwd(ctx: Context) -> list[Finding]:

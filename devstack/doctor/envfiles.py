@@ -8,16 +8,12 @@ from __future__ import annotations
 import io
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dotenv.parser import parse_stream
 
-from devstack.doctor.findings import Context, Finding, Severity, make_finding, shown
+from devstack.doctor.findings import Context, Finding, Severity, make_finding
 from devstack.env.layers import Layer
-
-if TYPE_CHECKING:
-    pass
-
+from devstack.text.places import shown
 
 _EXAMPLE_SUFFIXES = (".example", ".sample", ".template")
 

@@ -6,15 +6,10 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from devstack.doctor.findings import Context, Finding, Severity
 from devstack.env.executables import first_word, resolve_executable
 from devstack.env.venv import venv_bin_dir
-
-if TYPE_CHECKING:
-    pass
-
 
 _PATH_SHOWN = 4  # PATH entries named in "not found" before "…"
 

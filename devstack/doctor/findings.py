@@ -6,20 +6,17 @@ every fix can be typed there as is) and keep secret values out.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.env.layers import ServiceEnv
 from devstack.env.secrets import Redactor
 from devstack.env.venv import venv_bin_dir, venv_python
-
-if TYPE_CHECKING:
-    pass
+from devstack.text.lines import no_line_breaks
+from devstack.text.places import shown
 
 
 class Severity(StrEnum):
@@ -38,24 +35,6 @@ class Finding:
     check: str  # "cwd", "executable", "venv", "requirements", "env_file", "env_keys", …
     message: str  # one line: what is wrong (or, for info, what was found)
     fix: str | None  # the command or action to type
-
-
-def shown(path: Path, *bases: Path) -> str:
-    """`path` relative to the first base it lies in, else absolute."""
-    for base in bases:
-        try:
-            return str(path.relative_to(base))
-        except ValueError:
-            continue
-    return str(path)
-
-
-def no_line_breaks(text: str) -> str:
-    return re.sub(r"[\r\n\t\v\f]+", " ", text)
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True)

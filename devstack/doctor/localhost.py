@@ -7,15 +7,10 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from devstack.config.specs import ProbeKind, ServiceSpec, StackSpec
 from devstack.doctor.findings import Finding, Severity, make_finding
-
-if TYPE_CHECKING:
-    pass
-
 
 LocalhostResolver = Callable[[], list[str]]  # addresses in resolver order; OSError when none
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devstack.doctor.findings import Context, Finding, Severity, shown
+from devstack.doctor.findings import Context, Finding, Severity
+from devstack.text.places import shown
 
 if TYPE_CHECKING:
     from devstack.doctor import requirements as reqs

@@ -6,15 +6,10 @@ a port is process/ports.py's question.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from devstack.control.paths import stack_id
 from devstack.doctor.findings import Context, Finding, Severity
 from devstack.process.owners import PortHolder, PortOwner
-
-if TYPE_CHECKING:
-    pass
-
 
 _COMMAND_SHOWN = 120  # characters of another process's command line
 

@@ -5,13 +5,10 @@ when clean), the stack-wide findings, and a summary line.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from devstack.config.specs import StackSpec
-from devstack.doctor.findings import RANK, Finding, Severity, plural
-
-if TYPE_CHECKING:
-    pass
+from devstack.doctor.findings import RANK, Finding, Severity
+from devstack.text.lines import plural
 
 
 def _render_group(findings: list[Finding]) -> list[str]:

@@ -7,14 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from devstack.doctor.findings import Context, Finding, Severity, shown
+from devstack.doctor.findings import Context, Finding, Severity
 from devstack.env.venv import venv_python
-
-if TYPE_CHECKING:
-    pass
-
+from devstack.text.places import shown
 
 VENV_PYTHON_TIMEOUT = 10.0  # s; a python that needs longer to start is as good as broken
 

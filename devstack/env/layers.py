@@ -37,6 +37,7 @@ from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.env.platform import WINDOWS, path_separator
 from devstack.env.secrets import MASK, URL_WITH_PASSWORD, looks_secret
 from devstack.env.venv import find_venv, venv_bin_dir
+from devstack.text.places import shown
 
 
 class Layer(StrEnum):
@@ -128,14 +129,6 @@ class ServiceEnv:
 # --- building the environment ---------------------------------------------------------
 
 
-def _display(path: Path, root: Path) -> str:
-    """A path as messages show it: relative to the stack folder when inside it."""
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def _binding_line(original: Original) -> int:
     """The line a binding really starts on. python-dotenv counts from the end of the
     previous binding, i.e. from the blank lines and comments-only lines before it."""
@@ -198,7 +191,7 @@ class _Builder:
         return "".join(parts), tainted
 
     def load_file(self, path: Path, layer: Layer) -> None:
-        display = _display(path, self.root)
+        display = shown(path, self.root)
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -26,6 +26,9 @@ _SEQUENCE = re.compile(
     """,
     re.VERBOSE,
 )
+# The same escapes in text already decoded (what a log probe or a crash diagnosis reads): CSI,
+# OSC (to BEL, ST or the end of the line) and two-byte escapes.
+_TEXT_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 _SGR = re.compile(rb"\x1b\[[0-9;:]*m")
 # Controls that move the cursor or ring the bell; tab stays, NUL and the rest show as nothing.
 # ESC is not among them: by then every ESC left starts a colour sequence that was kept.
@@ -67,3 +70,8 @@ def for_terminal(line: bytes, colour: bool) -> bytes:
     line = _SEQUENCE.sub(keep_sgr, line)
     line = _TERMINAL_CONTROLS.sub(b"", line)
     return line + RESET if kept_colour else line
+
+
+def strip_escapes(text: str) -> str:
+    """`text` without its terminal escape sequences (colour codes and the like)."""
+    return _TEXT_ESCAPE.sub("", text)

@@ -5,15 +5,8 @@ output line.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads h11
-    pass
-
-
-# Colour codes (CSI sequences) and other escapes that services print when they think
-# they talk to a terminal; a user's regex is written against the text they see.
-_ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+from devstack.logs.ansi import strip_escapes
 
 
 class LogProbe:
@@ -30,7 +23,7 @@ class LogProbe:
         self._regex = re.compile(pattern)
 
     def matches(self, line: str) -> bool:
-        plain = _ANSI_ESCAPE.sub("", line.rstrip("\r\n"))
+        plain = strip_escapes(line.rstrip("\r\n"))
         return self._regex.search(plain) is not None
 
     def __repr__(self) -> str:

@@ -11,11 +11,8 @@ import socket
 import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads h11
-    pass
-
+from devstack.text.lines import one_line
 
 MAX_ERROR_CHARS = 200
 
@@ -56,13 +53,9 @@ class Attempt:
     peer: str | None = None  # where the answer really came from, when the stack can tell
 
 
-def _one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def fail(error: str, *, elapsed_ms: float | None = None, address: str | None = None) -> ProbeResult:
-    return ProbeResult(ok=False, error=_one_line(error), response_time_ms=elapsed_ms, address=address)
+    return ProbeResult(ok=False, error=one_line(error, MAX_ERROR_CHARS), response_time_ms=elapsed_ms,
+                       address=address)
 
 
 def seconds(value: float) -> str:

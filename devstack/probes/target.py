@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from devstack.config.specs import HealthSpec, ProbeKind
-
-if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads h11
-    pass
-
 
 LOCALHOST_ADDRESSES = ("127.0.0.1", "::1")
 

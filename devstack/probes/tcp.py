@@ -9,7 +9,6 @@ import asyncio
 import re
 import socket
 import time
-from typing import TYPE_CHECKING
 
 from devstack.config.specs import HealthSpec
 from devstack.probes.addresses import is_ip_literal, show
@@ -23,10 +22,6 @@ from devstack.probes.result import (
     os_reason,
 )
 from devstack.probes.target import LOCALHOST_ADDRESSES
-
-if TYPE_CHECKING:  # imported where used: a stack without HTTP probes never loads h11
-    pass
-
 
 _TCP_TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
 

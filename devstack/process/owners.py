@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psutil
 
@@ -20,9 +19,6 @@ from devstack.config.specs import StackSpec
 from devstack.control.paths import StatePaths
 from devstack.process.ports import listeners, listening_sockets
 from devstack.process.spawn import TAG_VAR
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

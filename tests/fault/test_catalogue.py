@@ -1438,7 +1438,7 @@ def test_unknown_or_odd_service_names_are_refused_before_any_action(stack: Stack
             if r.code != 2 or len(lines) != 1 or len(r.err) > 400 or "Traceback" in r.text:
                 wrong.append((verb, name[:20], r.code, r.err[:200]))
             echoed += "\x1b" in r.text or "\x07" in r.text
-            suggested += name in ("apu", "ápi") and "Did you mean 'api'?" in r.err
+            suggested += name in ("apu", "ápi") and "did you mean 'api'?" in r.err
     stack.wait_state("api", "running", timeout=5)
     data = stack.status()
     server_errors = devstack_texts(stack).count("Traceback") + int(not alive(sup))

@@ -146,7 +146,7 @@ def test_unknown_service_for_up_is_exit_2(stack: Stack) -> None:
     stack.toml(IDLE)
     r = stack.run("up", "-d", "idel")
     assert r.code == 2
-    assert r.err.strip() == "Error: No service named 'idel'. Did you mean 'idle'? Known services: idle."
+    assert r.err.strip() == "Error: No service named 'idel'; did you mean 'idle'? Known services: idle."
     assert not (stack.root / ".devstack" / "run" / "control.sock").exists()
 
 

@@ -307,7 +307,7 @@ def test_restart_stop_start_commands(stack: Stack) -> None:
     assert stack.service("web")["state"] == "healthy"
     unknown = stack.run("restart", "wbe")
     assert unknown.code == 2
-    assert unknown.err.strip() == "Error: No service named 'wbe'. Did you mean 'web'? Known services: web."
+    assert unknown.err.strip() == "Error: No service named 'wbe'; did you mean 'web'? Known services: web."
 
 
 def test_commands_without_a_supervisor(stack: Stack) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from devstack.text.places import shown
+
 MAX_CHARS: Final = 300
 
 
@@ -46,13 +48,9 @@ class Signature:
 
 def stack_path(path: Path | str, root: Path) -> str:
     """A path as stack.toml would spell it: relative to the stack folder when inside it."""
-    # Tools may print the resolved path (/private/tmp on macOS) of a symlinked root.
-    for base in (root, root.resolve()):
-        try:
-            return str(Path(path).relative_to(base))  # "." for the stack folder itself
-        except ValueError:
-            continue
-    return str(path)
+    # Tools may print the resolved path (/private/tmp on macOS) of a symlinked root; "." is
+    # the stack folder itself.
+    return shown(path, root, root.resolve())
 
 
 def place(path: Path, root: Path) -> str:

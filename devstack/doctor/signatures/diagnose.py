@@ -32,24 +32,23 @@ from typing import Final
 
 from devstack.doctor.signatures import generic, jvm, node, postgres, python
 from devstack.doctor.signatures.base import MAX_CHARS, Context, Signature
+from devstack.logs.ansi import strip_escapes
+from devstack.text.lines import one_line
 
-# CSI (colours, cursor moves), OSC (titles, hyperlinks) and two-byte escapes: Vite,
-# npm and Spring colour their output when FORCE_COLOR is set, which devstack does for
-# children when the terminal has colour (SPEC "Logs").
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def _clean(line: str) -> str:
     # A progress bar redraws with "\r": the terminal shows only what follows the last one.
     line = line.rstrip("\r\n").split("\r")[-1]
-    return _ANSI.sub("", line).rstrip()
+    # Vite, npm and Spring colour their output when FORCE_COLOR is set, which devstack does
+    # for children when the terminal has colour (SPEC "Logs").
+    return strip_escapes(line).rstrip()
 
 
 def _one_line(text: str) -> str:
     """The status `error` is one line of at most MAX_CHARS characters."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
+    return one_line(_CONTROL.sub(" ", text), MAX_CHARS)
 
 
 # For one line, the first row in this order that matches is used: each ecosystem's rows are
