@@ -31,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ground_truth import Poller as BasePoller
-from ground_truth import (
+
+from devstack.control.paths import StatePaths, stack_id
+from devstack.errors import DevstackError
+from tests.support.ground_truth import Poller as BasePoller
+from tests.support.ground_truth import (
     SideEvent,
     alive,
     control,
@@ -43,11 +46,8 @@ from ground_truth import (
     states,
     supervisor_pid,
 )
-from harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
-from pty_harness import on_pty
-
-from devstack.control.paths import StatePaths, stack_id
-from devstack.errors import DevstackError
+from tests.support.harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.pty_harness import on_pty
 
 Figure = Callable[..., None]
 TEST_TAG = "DEVSTACK_TEST_RUN"

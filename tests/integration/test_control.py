@@ -11,9 +11,9 @@ import threading
 import time
 
 import psutil
-from harness import PY, Run, Stack, q, wait_until
 
 from devstack.engine.background import SUPERVISOR_NAME
+from tests.support.harness import PY, Run, Stack, q, wait_until
 
 IDLE = f"""
 [services.idle]

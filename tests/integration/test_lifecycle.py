@@ -9,9 +9,9 @@ import stat
 import time
 
 import psutil
-from harness import HTTP_SERVER, PY, Stack, free_port, port_is_free, q, wait_until
 
 from devstack.engine.background import SUPERVISOR_NAME
+from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, port_is_free, q, wait_until
 
 DB = r'''
 import socket, sys, time

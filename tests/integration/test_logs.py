@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness import PY, Stack, q, wait_until
+from tests.support.harness import PY, Stack, q, wait_until
 
 FLOOD = r'''
 import sys, time

@@ -883,7 +883,7 @@ def tls_server_context(certificate: tuple[Path, Path], names: list[str | None]) 
     def remember(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
         names.append(name)
 
-    context.sni_callback = remember  # type: ignore[assignment]
+    context.sni_callback = remember
     return context
 
 

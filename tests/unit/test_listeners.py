@@ -42,6 +42,7 @@ def test_a_port_held_by_an_older_process_is_named() -> None:
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()  # type: ignore[union-attr]
 
 
 def test_a_holder_carrying_the_service_tag_is_the_service() -> None:
@@ -61,3 +62,4 @@ def test_a_holder_carrying_the_service_tag_is_the_service() -> None:
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()  # type: ignore[union-attr]

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import Stack
-
 from devstack.control import client
 from devstack.control.paths import StatePaths
 from devstack.engine.background import SUPERVISOR_NAME
+from tests.support.harness import Stack
 
 
 @dataclass

@@ -9,7 +9,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from harness import PY, Stack
+from tests.support.harness import PY, Stack
 
 # Make the pty on fd 0 the controlling terminal of this new session, then become devstack.
 CTTY = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "

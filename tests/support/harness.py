@@ -39,7 +39,7 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.02) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
