@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -163,6 +162,11 @@ class Service:
         self.failures = 0
         # Pending at once, so that anyone waiting for the service to settle sees it is on its way.
         self._set(State.PENDING, status=HealthStatus.WARN)
+        # A task of its own, not one in a TaskGroup: each service is started and cancelled on its
+        # own (start/stop/restart requests) while the supervisor lives, and a TaskGroup cancels
+        # every sibling when one task fails, the opposite of keeping one service's failure from
+        # touching the others (run() turns its own errors into state). The supervisor awaits
+        # every task it started: stop() awaits it, and shutdown() stops every service.
         self.task = asyncio.create_task(self.run(wait_for_deps), name=f"service:{self.spec.name}")
 
     async def stop(self) -> None:
@@ -361,9 +365,16 @@ class Service:
             await asyncio.Event().wait()
             return None
         if log_probe is not None:
+            # The start period is waited through the clock, like every wait whose length comes
+            # from the config: a test's clock moves it by hand.
+            matched = asyncio.ensure_future(log_probe.wait())
+            deadline = asyncio.ensure_future(ctx.clock.sleep(health.start_period))
             try:
-                await asyncio.wait_for(log_probe.wait(), health.start_period)
-            except TimeoutError:
+                await asyncio.wait({matched, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                matched.cancel()
+                deadline.cancel()
+            if not log_probe.is_set():
                 return (f"printed no line matching {health.target!r} within "
                         f"{format_duration(health.start_period)}", None)
             self._set(State.RUNNING, status=HealthStatus.OK)
@@ -427,7 +438,7 @@ class Service:
             status = HealthStatus.OK if self.state in UP_STATES else HealthStatus.WARN
         else:
             status = HealthStatus.ERROR if self.state == State.UNHEALTHY else HealthStatus.WARN
-        self.health = HealthSnapshot(status, _iso(time.time()), result.response_time_ms,
+        self.health = HealthSnapshot(status, _iso(self.ctx.clock.wall()), result.response_time_ms,
                                      None if result.ok else result.error, result.address)
 
     async def _stop_child(self, keep: bool = False) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +36,7 @@ class Supervisor:
         self.stack = stack
         self.hub = hub
         self.notifier = Notifier()
-        self.started_at = time.time()
+        self.started_at = clock.wall()
         self.shutting_down = False
         self.restarts = Coalescer(on_change=self.notifier.notify)
         self.ctx = Context(stack=stack, clock=clock, spawner=spawner, probe=probe, notifier=self.notifier,
