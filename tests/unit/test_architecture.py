@@ -10,6 +10,7 @@ refuses what it should.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -198,3 +199,14 @@ def test_the_http_client_is_loaded_only_by_an_http_probe() -> None:
     http_probe = tcp_probe.replace("probe_tcp", "probe_http").replace("probes.tcp", "probes.http").replace(
         "ProbeKind.TCP, '127.0.0.1:1'", "ProbeKind.HTTP, 'http://127.0.0.1:1/'")
     assert _loaded_after(http_probe, client) == ["h11", "devstack.probes.http_get"]
+
+
+def test_the_docs_module_map_matches_the_package() -> None:
+    """docs/architecture.md names every module of devstack, and nothing else, and lists the layers
+    as LAYERS does."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"^\| `(devstack/[\w/]+\.py)` \|", doc, re.M))
+    actual = {path.relative_to(PACKAGE.parent).as_posix() for path in PACKAGE.rglob("*.py")}
+    assert named == actual
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", doc, re.M)
+    assert [set(re.findall(r"`([\w_]+)`", units)) for _, units in rows] == LAYERS
