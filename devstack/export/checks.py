@@ -17,9 +17,9 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from devstack.config.specs import ProbeKind
 from devstack.export.model import DEFAULT_STATUS, ExportService, Probe
 from devstack.export.runtime import Kind
-from devstack.specs import ProbeKind
 
 PROBE_CLASS_DIR = "/devstack"  # where a Java image keeps the compiled checker
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from devstack.config.specs import Condition, Restart
 from devstack.export import checks, images, links, yamlout
 from devstack.export.java_probe import FILE_NAME as PROBE_SOURCE
 from devstack.export.java_probe import JAVA_PROBE
@@ -22,7 +23,6 @@ from devstack.export.model import ExportService, ExportStack, span
 from devstack.export.notes import Notes, env_warnings, secrets_warning
 from devstack.export.runtime import Kind
 from devstack.export.writer import Output, Place, relative
-from devstack.specs import Condition, Restart
 
 _CONDITIONS = {
     Condition.HEALTHY: "service_healthy",

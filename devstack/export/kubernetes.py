@@ -17,13 +17,13 @@ import math
 import re
 from typing import Any
 
+from devstack.config.specs import Condition, ProbeKind, Restart
 from devstack.export import checks, images, links, yamlout
 from devstack.export.compose import image_name
 from devstack.export.model import ExportService, ExportStack, Probe, span
 from devstack.export.notes import Notes, env_file_warnings, env_warnings, secrets_warning
 from devstack.export.runtime import Kind
 from devstack.export.writer import Output, Place
-from devstack.specs import Condition, ProbeKind, Restart
 
 WAIT_IMAGE = "busybox:1.36"  # nc -z, sh: the smallest image that can wait for a port
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")

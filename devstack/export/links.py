@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from devstack.health import probe_target
-from devstack.specs import StackSpec
+from devstack.config.specs import StackSpec
+from devstack.probes.target import probe_target
 
 # The host part of a loopback address followed by a port; not a longer number (":54321" is not
 # ":5432"), and "0.0.0.0" counts because clients use it as "this host" on Linux.

@@ -17,12 +17,13 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from devstack.env import Layer, ServiceEnv, build_env, resolve_executable
+from devstack.config.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.env.executables import resolve_executable
+from devstack.env.layers import Layer, ServiceEnv, build_env
 from devstack.export import links
 from devstack.export.runtime import Runtime, detect
-from devstack.health import probe_target
-from devstack.spawn import shell_argv
-from devstack.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.probes.target import probe_target
+from devstack.process.spawn import shell_argv
 
 DEFAULT_STATUS = (200, 399)  # SPEC: an http probe passes on 200–399 unless expect_status says
 _FILE_LAYERS = (Layer.STACK_ENV_FILE, Layer.SERVICE_ENV_FILE)

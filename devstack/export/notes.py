@@ -60,7 +60,7 @@ def env_warnings(svc: ExportService, place: Place, notes: Notes, inside: str | N
 def env_file_warnings(svc: ExportService, place: Place, notes: Notes, reader: str) -> None:
     """An env file using `${VAR}`, which devstack expands and `reader` (systemd, kubectl) does not;
     said once for the stack's own env file, which every service reads."""
-    from devstack.env import Layer
+    from devstack.env.layers import Layer
 
     for env_file in svc.env.files:
         if env_file.interpolates:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from devstack.env import Redactor, build_env
+from devstack.config.specs import ProbeKind, StackSpec
+from devstack.env.layers import build_env
+from devstack.env.secrets import Redactor
 from devstack.errors import UsageError
-from devstack.health import run_probe
-from devstack.specs import ProbeKind, StackSpec
+from devstack.probes.run import run_probe
 
 
 def probe_once(stack: StackSpec, name: str, os_env: Mapping[str, str]) -> tuple[bool, str]:
@@ -34,5 +35,5 @@ def probe_once(stack: StackSpec, name: str, os_env: Mapping[str, str]) -> tuple[
         return True, f"{name}: OK{latency}{where}"
     # a cmd probe's error is its last line of output, which may echo a secret it was given
     redactor = Redactor()
-    redactor.learn(env)
+    redactor.learn(env.secrets())
     return False, f"{name}: {redactor.text(result.error or 'failed')}"

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from devstack.durations import format_duration
-from devstack.env import Layer, build_env, masked
+from devstack.config.durations import format_duration
+from devstack.config.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.env.layers import Layer, build_env, masked
 from devstack.export.model import Probe
-from devstack.spawn import shell_argv
-from devstack.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.process.spawn import shell_argv
 
 
 def _command(value: str | tuple[str, ...] | None) -> str | list[str] | None:

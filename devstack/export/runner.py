@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.config.specs import StackSpec
 from devstack.export import writer
 from devstack.export.model import ExportStack, build
 from devstack.export.notes import Notes
-from devstack.specs import StackSpec
 
 Engine = Callable[[ExportStack, writer.Place, Notes], list[writer.Output]]
 

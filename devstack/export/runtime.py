@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from devstack.specs import HealthSpec, ProbeKind, ServiceSpec
+from devstack.config.specs import HealthSpec, ProbeKind, ServiceSpec
 
 # Defaults when the folder does not say: the Python devstack itself needs, the Node the demo
 # needs, the Java LTS the demo builds for, a current Postgres.

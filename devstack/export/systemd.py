@@ -24,10 +24,10 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from devstack.config.specs import Condition, ProbeKind, Restart
 from devstack.export.model import ExportService, ExportStack, span
 from devstack.export.notes import Notes, env_file_warnings, env_warnings, secrets_warning
 from devstack.export.writer import Output, Place
-from devstack.specs import Condition, ProbeKind, Restart
 
 # The PATH systemd gives services (and searches for a bare ExecStart= name), which a unit's own
 # PATH keeps after the venv.

@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from harness import HTTP_SERVER, PY, Run, Stack, free_port, q, wait_until
 
-from devstack.config import load_stack
+from devstack.config.stackfile import load_stack
 from devstack.export import checks
 from devstack.export.java_probe import JAVA_PROBE
 from devstack.export.model import build
-from devstack.health import probe_http
+from devstack.probes.http import probe_http
+from tests.support.harness import HTTP_SERVER, PY, Run, Stack, free_port, q, wait_until
 
 MARKER = "zz-secret-marker-zz"
 
@@ -118,7 +118,7 @@ def test_probe_refuses_what_it_cannot_run_once(stack: Stack) -> None:
     assert r.code == 2 and "has no health probe" in r.err, r
     r = stack.run("probe", "wbe")
     assert r.code == 2 and r.err.strip() == (
-        "Error: No service named 'wbe'. Did you mean 'web'? Known services: web, plain.")
+        "Error: No service named 'wbe'; did you mean 'web'? Known services: web, plain.")
 
 
 # --- exports of the demo stack and examples/hello -------------------------------------------------
@@ -497,7 +497,7 @@ def _inline(table: dict[str, Any]) -> str:
 def test_bad_input_is_one_plain_error_and_exit_2(stack: Stack) -> None:
     stack.toml(f"[services.api]\ncommand = {q(PY)}\n")
     r = stack.run("export", "compse")
-    assert (r.code, r.err.strip()) == (2, "Error: cannot export to 'compse'. Did you mean 'compose'? Choose "
+    assert (r.code, r.err.strip()) == (2, "Error: cannot export to 'compse'; did you mean 'compose'? Choose "
                                           "compose, systemd or kubernetes.")
     (stack.root / "afile").write_text("")
     r = stack.run("export", "systemd", "-o", "afile/units")

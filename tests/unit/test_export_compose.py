@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporting import compose_doc, stack_in
+from tests.support.exporting import compose_doc, stack_in
 
 PY = "python app.py"
 

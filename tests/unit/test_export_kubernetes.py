@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from exporting import export, stack_in
-
 from devstack.export import yamlout
 from devstack.export.kubernetes import k8s_name
+from tests.support.exporting import export, stack_in
 
 
 def _manifests(stack_dir: Path, out: Path, toml: str, files: dict[str, str] | None = None

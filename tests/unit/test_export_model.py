@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from exporting import stack_in
 
 from devstack.export import links
 from devstack.export.model import span
 from devstack.export.runtime import Kind
+from tests.support.exporting import stack_in
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(30, "30s"), (0.5, "500ms"), (1.5, "1500ms"), (120.0, "120s"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.config import load_stack
+from devstack.config.stackfile import load_stack
 from devstack.errors import UsageError
 from devstack.export import writer
 from devstack.export.resolved import render_text, resolve

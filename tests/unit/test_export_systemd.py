@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from exporting import export, stack_in
-
 from devstack.export.systemd import quote_word
+from tests.support.exporting import export, stack_in
 
 
 def _keys(unit: str) -> dict[str, list[str]]:
