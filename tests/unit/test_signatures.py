@@ -2,9 +2,10 @@
 
 Every signature is tested on output captured from the real tool (tests/unit/captured/;
 the command that produced each file is in CASES). Temporary paths in the captures were
-replaced by `$STACK`, which `load` turns into the test's stack folder. Spring Boot could
-not be run here: its two files are transcribed from Spring Boot's own code and say so
-in their first line, which `load` drops.
+replaced by `$STACK`, which `load` turns into the test's stack folder, and colour codes removed.
+A capture that could not be made here would be transcribed and say so in its first line, which
+`load` drops; none is today (the Spring Boot ones are the demo's Core API, Spring Boot 3.5.7 on
+Java 17, run with the command in CASES).
 
 The stack folder of the tests mirrors the folders the captures were made in:
 apps/ai-api (FastAPI, with a venv), nodeapp and web (npm projects), pg (Postgres),
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.doctor.signatures import jvm
 from devstack.doctor.signatures.base import MAX_CHARS, Context
 from devstack.doctor.signatures.diagnose import SIGNATURES, diagnose
 
@@ -76,9 +78,12 @@ def context(stack: Path, service: str) -> Context:
         "web": ("web", stack / "web", None, 5173),
         "db": ("db", stack / "pg", None, 55432),
         "core-api": ("core-api", stack / "java", None, 8080),
+        # the demo's Core API: built by its `setup` (mvn package)
+        "core-api+setup": ("core-api", stack / "java", None, 8080),
     }
     name, cwd, venv, port = services[service]
-    return Context(name=name, cwd=cwd, root=stack, venv=venv, port=port, port_holder=holder_of)
+    return Context(name=name, cwd=cwd, root=stack, venv=venv, port=port, port_holder=holder_of,
+                   has_setup=service.endswith("+setup"))
 
 
 @dataclass(frozen=True)
@@ -280,11 +285,42 @@ CASES = [
         "(relative to java: build the project first or fix the path)",
     ),
     Case(
-        "spring_datasource_url.txt",
-        "transcribed: Spring Boot 3.2 with spring-boot-starter-data-jpa and no spring.datasource.url",
+        "java_unable_to_access_jarfile.txt",
+        "java -jar target/app/core-api.jar (the demo's Core API before `devstack setup`)",
+        "core-api+setup",
+        "Error: Unable to access jarfile target/app/core-api.jar "
+        "(not built yet, relative to java: devstack setup core-api)",
+    ),
+    Case(
+        "spring_port_in_use.txt",
+        "java -XX:SharedArchiveFile=target/app/core-api.jsa -jar target/app/core-api.jar, with "
+        "python3 -m http.server 8080 --bind 127.0.0.1 running",
         "core-api",
-        "Failed to configure a DataSource: 'url' attribute is not specified and no embedded datasource "
-        "could be configured. Reason: Failed to determine a suitable driver class",
+        "port 8080 is already in use by pid 4242 (java -jar build/libs/other.jar)",
+    ),
+    Case(
+        "spring_no_datasource.txt",
+        "java -jar target/app/core-api.jar without SPRING_DATASOURCE_URL",
+        "core-api",
+        "Spring Boot has no datasource URL: set SPRING_DATASOURCE_URL (with SPRING_DATASOURCE_USERNAME and "
+        "SPRING_DATASOURCE_PASSWORD) in [services.core-api.env] of stack.toml or in java/.env, or "
+        "spring.datasource.url in application.properties",
+    ),
+    # Maven 3.8.7 (the setup of the demo's Core API)
+    Case(
+        "maven_compile_error.txt",
+        "mvn -B -q package -DskipTests, with a ';' removed from HealthController.java",
+        "core-api",
+        "Maven could not compile java/src/main/java/dev/lifebit/coreapi/HealthController.java:41: "
+        "';' expected",
+    ),
+    Case(
+        "maven_offline_cold_repo.txt",
+        "unshare -n mvn -B package -DskipTests -Dmaven.repo.local=/tmp/empty-m2 (no network, empty ~/.m2)",
+        "core-api",
+        "Maven could not download org.springframework.boot:spring-boot-starter-parent:pom:3.5.7 from "
+        "https://repo.maven.apache.org/maven2 (Unknown host repo.maven.apache.org): offline? Run it once "
+        "with the network to fill ~/.m2; after that it builds offline",
     ),
     # Node 20 and shells
     Case(
@@ -327,8 +363,10 @@ CASES = [
 
 # Real output of runs that went fine (stopped with Ctrl+C / SIGTERM).
 UNRELATED = ["uvicorn_normal_run.txt", "vite_normal_run.txt"]
-# Captures used by the specific tests below rather than by CASES.
-ELSEWHERE = ["uvicorn_no_module_app.txt"]
+# Captures used by the specific tests below (and tests/unit/test_reach.py) rather than by CASES.
+ELSEWHERE = ["uvicorn_no_module_app.txt", "java_unsupported_class_version.txt",
+             "spring_hikari_connection_refused.txt", "spring_hikari_password_failed.txt",
+             "spring_hikari_database_missing.txt"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.capture}:{case.service}")
@@ -344,9 +382,23 @@ def test_every_capture_is_used() -> None:
     assert sorted(path.name for path in CAPTURED.glob("*.txt")) == sorted(used)
 
 
-def test_transcribed_captures_say_so() -> None:
-    for name in ("spring_port_in_use.txt", "spring_datasource_url.txt"):
-        assert (CAPTURED / name).read_text(encoding="utf-8").startswith(TRANSCRIBED + ", not captured")
+def test_a_jar_built_for_a_newer_java_names_both_versions_and_the_jdk_to_use(
+        stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built by Maven with JAVA_HOME=temurin-25 (-Djava.version=25), run by Java 17's java."""
+    bin_dir = tmp_path / "jdk17" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "java").write_text("#!/bin/sh\n")
+    (bin_dir / "java").chmod(0o755)
+    monkeypatch.setattr(jvm, "installed_jdks", lambda: {17: bin_dir, 25: Path("/opt/jdk-25/bin")})
+    ctx = replace(context(stack, "core-api"), path=str(bin_dir))
+    reason = diagnose(load("java_unsupported_class_version.txt", stack), ctx)
+    assert reason == (
+        "dev.lifebit.coreapi.CoreApiApplication was built for Java 25 (class file 69.0), but core-api runs "
+        f"Java 17 (the java first on its PATH, {bin_dir}/java): "
+        'set env = { PATH = "/opt/jdk-25/bin:${PATH}" } for core-api in stack.toml')
+    monkeypatch.setattr(jvm, "installed_jdks", lambda: {17: bin_dir})
+    reason = diagnose(load("java_unsupported_class_version.txt", stack), ctx) or ""
+    assert reason.endswith(": install a JDK 25 or newer and put it first on PATH (or set JAVA_HOME)")
 
 
 @pytest.mark.parametrize("capture", UNRELATED)

@@ -27,6 +27,8 @@ class Context:
     port: int | None
     # "pid 123 (python x.py)" or None; injected so that tests need no real port.
     port_holder: Callable[[int], str | None]
+    has_setup: bool = False  # the service has a `setup` command: "devstack setup NAME" fixes a missing build
+    path: str | None = None  # the service's PATH: which `java`, `node`, `python` it ran
 
 
 Explain = Callable[[re.Match[str], Context, list[str]], str]

@@ -30,8 +30,10 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
+from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.doctor.signatures import generic, jvm, node, postgres, python
 from devstack.doctor.signatures.base import MAX_CHARS, Context, Signature
+from devstack.env.layers import ServiceEnv
 from devstack.logs.ansi import strip_escapes
 from devstack.text.lines import one_line
 
@@ -60,6 +62,17 @@ SIGNATURES: Final[tuple[Signature, ...]] = (
     *postgres.SIGNATURES,
     *generic.SIGNATURES,
 )
+
+
+def context_for(stack: StackSpec, spec: ServiceSpec, env: ServiceEnv) -> Context:
+    """The failed service as the explanations see it (the real port holder)."""
+    from devstack.process.ports import port_holder
+
+    path = env.get("PATH")
+    venv = env.venv if env.venv is not None and env.venv.is_dir() else None
+    return Context(name=spec.name, cwd=spec.cwd, root=stack.root, venv=venv, port=spec.port,
+                   port_holder=port_holder, has_setup=spec.setup is not None,
+                   path=path.value if path else None)
 
 
 def diagnose(lines: Sequence[str], ctx: Context) -> str | None:
