@@ -1,0 +1,160 @@
+"""The walked repository as detectors see it: reading its files without ever raising, the notes
+that become stderr lines, and the user's `--choose FOLDER=VALUE` picks.
+
+A file that cannot be read or parsed is one note ("skipped it") and no evidence; it never stops
+the run. Structured files are parsed here, one function per format, so every detector reports a
+malformed file the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from devstack.init.walk import Tree, join, parent
+
+MAX_BYTES = 2 << 20  # a config or source file larger than this is not something to read for evidence
+
+
+class Repo:
+    def __init__(self, tree: Tree, choices: Mapping[str, str] | None = None) -> None:
+        self.tree = tree
+        self.root = tree.root
+        self.notes: list[str] = []
+        self._choices = dict(choices or {})
+        self._used: set[str] = set()
+        self._texts: dict[str, str | None] = {}
+
+    # --- the tree ------------------------------------------------------------------
+
+    def files(self, folder: str) -> tuple[str, ...]:
+        return self.tree.files.get(folder, ())
+
+    def has(self, folder: str, name: str) -> bool:
+        return self.tree.has(folder, name)
+
+    def find_up(self, folder: str, names: Sequence[str]) -> list[str]:
+        """The files named `names` in the nearest folder, from `folder` up to the root, that has
+        any (relative paths); [] when none has."""
+        at: str | None = folder
+        while at is not None:
+            here = [join(at, name) for name in names if self.has(at, name)]
+            if here:
+                return here
+            at = parent(at)
+        return []
+
+    def below(self, folder: str, suffixes: tuple[str, ...]) -> Iterator[str]:
+        """Files under `folder` (not in skipped folders) whose names end with one of `suffixes`."""
+        prefix = folder + "/"
+        for sub in sorted(self.tree.files):
+            if folder == "." or sub == folder or sub.startswith(prefix):
+                for name in self.tree.files[sub]:
+                    if name.endswith(suffixes):
+                        yield join(sub, name)
+
+    # --- reading -------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def read(self, rel: str) -> str | None:
+        """The text of a file, or None (with a note) when it cannot be read as UTF-8 text."""
+        if rel in self._texts:
+            return self._texts[rel]
+        text: str | None = None
+        path = self.root / rel
+        try:
+            if path.stat().st_size > MAX_BYTES:
+                self.note(f"{rel} is larger than {MAX_BYTES >> 20} MB; skipped it")
+            else:
+                text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            self.note(f"{rel} is not UTF-8 text; skipped it")
+        except OSError as exc:
+            self.note(f"cannot read {rel} ({exc.strerror or exc}); skipped it")
+        self._texts[rel] = text
+        return text
+
+    def json(self, rel: str) -> dict[str, Any] | None:
+        text = self.read(rel)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.note(f"{rel} is not valid JSON (line {exc.lineno}: {exc.msg}); skipped it")
+            return None
+        if not isinstance(data, dict):
+            self.note(f"{rel} is not a JSON object; skipped it")
+            return None
+        return data
+
+    def toml(self, rel: str) -> dict[str, Any] | None:
+        text = self.read(rel)
+        if text is None:
+            return None
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            self.note(f"{rel} is not valid TOML ({exc}); skipped it")
+            return None
+
+    def xml(self, rel: str) -> ElementTree.Element | None:
+        text = self.read(rel)
+        if text is None:
+            return None
+        try:
+            return ElementTree.fromstring(text)
+        except ElementTree.ParseError as exc:
+            self.note(f"{rel} is not well-formed XML ({exc}); skipped it")
+            return None
+
+    def yaml_documents(self, rel: str) -> list[Any] | None:
+        """Every document of a YAML file (Spring's application.yml may hold several)."""
+        text = self.read(rel)
+        if text is None:
+            return None
+        import yaml  # here: only init reads YAML, and only when a repository has some
+
+        try:
+            return list(yaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            self.note(f"{rel} is not valid YAML{where}; skipped it")
+            return None
+
+    # --- the user's picks ----------------------------------------------------------
+
+    def pick(self, folder: str, values: Sequence[str]) -> str | None:
+        """The value `--choose FOLDER=VALUE` picked among `values`, if it did."""
+        value = self._choices.get(folder)
+        if value is not None and value in values:
+            self._used.add(folder)
+            return value
+        return None
+
+    def chosen_port(self, folder: str) -> int | None:
+        """A port `--choose FOLDER=PORT` gave the service in `folder`, if it did."""
+        value = self._choices.get(folder, "")
+        if value.isdigit() and 0 < int(value) < 65536:
+            self._used.add(folder)
+            return int(value)
+        return None
+
+    def unused_choices(self) -> list[str]:
+        return [f"{folder}={value}" for folder, value in sorted(self._choices.items())
+                if folder not in self._used]
+
+
+def relative_to(folder: str, rel: str) -> str:
+    """`rel` (relative to the root) as seen from `folder`."""
+    if folder == ".":
+        return rel
+    return rel[len(folder) + 1:] if rel.startswith(folder + "/") else str(Path(rel))
