@@ -476,6 +476,11 @@ def setup(opts: Options, names: tuple[str, ...]) -> None:
     _exit(0)
 
 
+from devstack.cli_init import init  # noqa: E402  (its own module: `devstack init` and its flags)
+
+cli.add_command(init)
+
+
 # --------------------------------------------------------------------------- entry point
 
 

@@ -20,7 +20,7 @@ LAYERS = [
     {"supervisor"},
     {"control"},
     {"app"},
-    {"cli", "entry", "__main__", "__init__"},
+    {"cli", "cli_init", "entry", "__main__", "__init__"},
 ]
 
 
@@ -62,7 +62,8 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
 
 
 def test_status_path_imports_no_heavy_modules() -> None:
-    heavy = ("httpx", "h11", "devstack.http_get", "psutil", "asyncio", "devstack.supervisor")
+    heavy = ("httpx", "h11", "devstack.http_get", "psutil", "asyncio", "devstack.supervisor", "yaml",
+             "devstack.init")
     code = "import devstack.cli, devstack.config, devstack.client, devstack.render"
     assert _loaded_after(code, heavy) == []
 
