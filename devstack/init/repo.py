@@ -81,6 +81,15 @@ class Repo:
         self._texts[rel] = text
         return text
 
+    def head(self, rel: str, size: int = 4096) -> str:
+        """The first `size` bytes of a file as text ("" when unreadable): enough to tell a
+        format's version by its header, whatever the file's length (lockfiles grow large)."""
+        try:
+            with open(self.root / rel, "rb") as file:
+                return file.read(size).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def json(self, rel: str) -> dict[str, Any] | None:
         text = self.read(rel)
         if text is None:

@@ -108,9 +108,9 @@ def _install(repo: Repo, manager: str, lock: str | None) -> str:
     if manager == "npm":
         return "npm ci"
     if manager == "yarn":
-        text = repo.read(lock) or ""
-        # Yarn 2+ ("berry") lockfiles carry a __metadata entry and spell the flag differently.
-        return "yarn install --immutable" if "__metadata:" in text else "yarn install --frozen-lockfile"
+        # Yarn 2+ ("berry") lockfiles open with a __metadata entry and spell the flag differently.
+        berry = "__metadata:" in repo.head(lock)
+        return "yarn install --immutable" if berry else "yarn install --frozen-lockfile"
     return f"{manager} install --frozen-lockfile"
 
 
