@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree import ElementTree
 
 from devstack.init.walk import Tree, join, parent
 
+_T = TypeVar("_T")
 MAX_BYTES = 2 << 20  # a config or source file larger than this is not something to read for evidence
 
 
@@ -90,54 +91,42 @@ class Repo:
         except OSError:
             return ""
 
-    def json(self, rel: str) -> dict[str, Any] | None:
+    def _parse(self, rel: str, parse: Callable[[str], _T], errors: type[Exception],
+               problem: Callable[[Any], str]) -> _T | None:
+        """`parse` of the file's text; None, with the note `problem(exception)` says, when it fails."""
         text = self.read(rel)
         if text is None:
             return None
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            self.note(f"{rel} is not valid JSON (line {exc.lineno}: {exc.msg}); skipped it")
+            return parse(text)
+        except errors as exc:
+            self.note(f"{rel} is {problem(exc)}; skipped it")
             return None
-        if not isinstance(data, dict):
+
+    def json(self, rel: str) -> dict[str, Any] | None:
+        data = self._parse(rel, json.loads, json.JSONDecodeError,
+                           lambda exc: f"not valid JSON (line {exc.lineno}: {exc.msg})")
+        if data is not None and not isinstance(data, dict):
             self.note(f"{rel} is not a JSON object; skipped it")
             return None
         return data
 
     def toml(self, rel: str) -> dict[str, Any] | None:
-        text = self.read(rel)
-        if text is None:
-            return None
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            self.note(f"{rel} is not valid TOML ({exc}); skipped it")
-            return None
+        return self._parse(rel, tomllib.loads, tomllib.TOMLDecodeError, lambda exc: f"not valid TOML ({exc})")
 
     def xml(self, rel: str) -> ElementTree.Element | None:
-        text = self.read(rel)
-        if text is None:
-            return None
-        try:
-            return ElementTree.fromstring(text)
-        except ElementTree.ParseError as exc:
-            self.note(f"{rel} is not well-formed XML ({exc}); skipped it")
-            return None
+        return self._parse(rel, ElementTree.fromstring, ElementTree.ParseError,
+                           lambda exc: f"not well-formed XML ({exc})")
 
     def yaml_documents(self, rel: str) -> list[Any] | None:
         """Every document of a YAML file (Spring's application.yml may hold several)."""
-        text = self.read(rel)
-        if text is None:
-            return None
         import yaml  # here: only init reads YAML, and only when a repository has some
 
-        try:
-            return list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
+        def problem(exc: yaml.YAMLError) -> str:
             mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            self.note(f"{rel} is not valid YAML{where}; skipped it")
-            return None
+            return "not valid YAML" + (f" (line {mark.line + 1})" if mark is not None else "")
+
+        return self._parse(rel, lambda text: list(yaml.safe_load_all(text)), yaml.YAMLError, problem)
 
     # --- the user's picks ----------------------------------------------------------
 

@@ -35,7 +35,7 @@ def test_a_database_url_in_env_example_makes_a_postgres_the_service_depends_on(t
                                      "-c unix_socket_directories=")
 
 
-def test_the_generated_scripts_handle_root_and_a_checkout_postgres_cannot_enter(tmp_path: Path) -> None:
+def test_the_generated_scripts_handle_root_and_a_checkout_postgres_cannot_enter() -> None:
     [db], _ = postgres.services([DbUrl("localhost", 5432, "app", "app", "pw", "x")], [])
     assert 'AS="setpriv --reuid=postgres --regid=postgres --init-groups --"' in (db.setup or "")
     assert "HOLD=/var/lib/devstack/" in (db.setup or "")
