@@ -1,4 +1,4 @@
-"""CPU of one HTTP probe, as devstack's health.probe_http makes it (W2's probe variant).
+"""CPU of one HTTP probe, as devstack's probes.http.probe_http makes it (W2's probe variant).
 
     .venv/bin/python bench/probe_cost.py [--host 127.0.0.1|localhost] [--n 200]
 
@@ -19,8 +19,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from devstack.health import probe_http, probe_tcp
-from devstack.specs import HealthSpec, ProbeKind
+from devstack.config.specs import HealthSpec, ProbeKind
+from devstack.probes.http import probe_http
+from devstack.probes.tcp import probe_tcp
 
 
 class Ok(http.server.BaseHTTPRequestHandler):

@@ -20,7 +20,7 @@ def main() -> NoReturn:
         if len(argv) <= 2 and argv[:1] == ["status"] and set(argv) in FAST_STATUS_ARGS:
             code = fast_status(as_json="--json" in argv)
         if code is None:
-            from devstack.cli import main as full_cli
+            from devstack.cli.main import main as full_cli
 
             full_cli()
             code = 0
@@ -54,9 +54,10 @@ def fast_status(as_json: bool) -> int | None:
     answer (no stack file, no supervisor, or anything unexpected: it reports those properly)."""
     from pathlib import Path
 
-    from devstack import client
+    from devstack.config.locate import nearest_stack_file
+    from devstack.control import client
+    from devstack.control.paths import StatePaths
     from devstack.errors import DevstackError
-    from devstack.paths import StatePaths, nearest_stack_file
 
     found = nearest_stack_file(Path.cwd())
     if found is None:
@@ -65,7 +66,7 @@ def fast_status(as_json: bool) -> int | None:
         data = client.call(StatePaths.of(found.parent).socket, "status", io_timeout=10)
     except (DevstackError, OSError, ValueError):
         return None
-    from devstack.render import status_code, status_table
+    from devstack.cli.render import status_code, status_table
 
     if as_json:
         import json

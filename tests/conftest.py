@@ -5,16 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "integration"))
-
-from harness import Stack
+from tests.support.harness import Stack
 
 TEST_TAG = "DEVSTACK_TEST_RUN"
 

@@ -119,7 +119,10 @@ def services(urls: list[DbUrl], notes: list[str]) -> tuple[list[Found], list[Amb
     for port in sorted(by_port):
         name = "postgres" if len(by_port) == 1 else f"postgres-{port}"
         result = _service(name, port, by_port[port])
-        (questions if isinstance(result, Ambiguity) else found).append(result)  # type: ignore[arg-type]
+        if isinstance(result, Ambiguity):
+            questions.append(result)
+        else:
+            found.append(result)
     return found, questions
 
 

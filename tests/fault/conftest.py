@@ -10,13 +10,9 @@ own start log.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
 
 FIGURES: list[dict[str, object]] = []
 

@@ -31,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ground_truth import Poller as BasePoller
-from ground_truth import (
+
+from devstack.control.paths import StatePaths, stack_id
+from devstack.errors import DevstackError
+from tests.support.ground_truth import Poller as BasePoller
+from tests.support.ground_truth import (
     SideEvent,
     alive,
     control,
@@ -43,11 +46,8 @@ from ground_truth import (
     states,
     supervisor_pid,
 )
-from harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
-from pty_harness import on_pty
-
-from devstack.errors import DevstackError
-from devstack.paths import StatePaths, stack_id
+from tests.support.harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.pty_harness import on_pty
 
 Figure = Callable[..., None]
 TEST_TAG = "DEVSTACK_TEST_RUN"
@@ -241,7 +241,7 @@ while True:
 '''
 
 # Loaded into every Python process of the stack through PYTHONPATH (R13): in the supervisor it
-# wraps devstack.health.run_probe (the probe the app hands to every service) so that, once the
+# wraps devstack.probes.run.run_probe (the probe the app hands to every service) so that, once the
 # trigger file exists, the probe of the victim (its target contains DEVSTACK_TEST_FAULT_VICTIM)
 # raises inside the service's task. The module may be imported by the CLI that forks the
 # supervisor, so the wrapper says which process it runs in at its first call ("active").
@@ -280,7 +280,7 @@ if _VICTIM:
 
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if name != "devstack.health":
+            if name != "devstack.probes.run":
                 return None
             sys.meta_path.remove(self)
             spec = importlib.util.find_spec(name)
@@ -1438,7 +1438,7 @@ def test_unknown_or_odd_service_names_are_refused_before_any_action(stack: Stack
             if r.code != 2 or len(lines) != 1 or len(r.err) > 400 or "Traceback" in r.text:
                 wrong.append((verb, name[:20], r.code, r.err[:200]))
             echoed += "\x1b" in r.text or "\x07" in r.text
-            suggested += name in ("apu", "ápi") and "Did you mean 'api'?" in r.err
+            suggested += name in ("apu", "ápi") and "did you mean 'api'?" in r.err
     stack.wait_state("api", "running", timeout=5)
     data = stack.status()
     server_errors = devstack_texts(stack).count("Traceback") + int(not alive(sup))

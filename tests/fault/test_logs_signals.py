@@ -28,7 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ground_truth import (
+
+from devstack.control.paths import StatePaths
+from devstack.errors import DevstackError
+from devstack.logs.framing import DEFAULT_MAX_LINE
+from devstack.logs.writer import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
+from tests.support.ground_truth import (
     Poller,
     SideEvent,
     cmdline,
@@ -40,12 +45,8 @@ from ground_truth import (
     states,
     supervisor_pid,
 )
-from harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
-from pty_harness import on_pty
-
-from devstack.errors import DevstackError
-from devstack.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE
-from devstack.paths import StatePaths
+from tests.support.harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.pty_harness import on_pty
 
 Figure = Callable[..., None]
 RECORD_HEAD = 35  # "2026-11-26T05:39:45.123456Z stdout ": what the log file adds to each line
@@ -734,7 +735,7 @@ command = {q([PY, "prompt.py", str(side)])}
     try:
         for k in range(1, prompts + 1):
             text = b"prompt %04d> " % k
-            asked = wait_until(lambda k=k: next((e for e in side_events(side) if e.detail == str(k)), None),
+            asked = wait_until(lambda k=k: next((e for e in side_events(side) if e.detail == str(k)), None),  # type: ignore[misc]
                                30, f"prompt {k} to be asked", interval=0.002)
             seen: dict[str, float] = {}
 

@@ -29,8 +29,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from ground_truth import cmdline, fd_count, is_background_supervisor, supervisor_pid
-from harness import PY, Stack, free_port, port_is_free, q, wait_until
+
+from tests.support.ground_truth import cmdline, fd_count, is_background_supervisor, supervisor_pid
+from tests.support.harness import PY, Stack, free_port, port_is_free, q, wait_until
 
 HELPERS = Path(__file__).parent / "helpers"
 TREE = HELPERS / "tree.py"

@@ -40,8 +40,9 @@ from typing import Any
 
 import psutil
 import pytest
-from ground_truth import alive
-from harness import PY, Run, Stack, free_port, q, wait_until
+
+from tests.support.ground_truth import alive
+from tests.support.harness import PY, Run, Stack, free_port, q, wait_until
 
 SERVICE = "web"
 VERBS = ("ping", "status", "start", "stop", "restart", "wait", "down")

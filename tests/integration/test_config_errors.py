@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from harness import PY, Stack, q
+
+from tests.support.harness import PY, Stack, q
 
 CASES = {
     "toml_syntax": (

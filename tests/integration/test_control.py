@@ -11,9 +11,9 @@ import threading
 import time
 
 import psutil
-from harness import PY, Run, Stack, q, wait_until
 
-from devstack.background import SUPERVISOR_NAME
+from devstack.engine.background import SUPERVISOR_NAME
+from tests.support.harness import PY, Run, Stack, q, wait_until
 
 IDLE = f"""
 [services.idle]
@@ -146,7 +146,7 @@ def test_unknown_service_for_up_is_exit_2(stack: Stack) -> None:
     stack.toml(IDLE)
     r = stack.run("up", "-d", "idel")
     assert r.code == 2
-    assert r.err.strip() == "Error: No service named 'idel'. Did you mean 'idle'? Known services: idle."
+    assert r.err.strip() == "Error: No service named 'idel'; did you mean 'idle'? Known services: idle."
     assert not (stack.root / ".devstack" / "run" / "control.sock").exists()
 
 

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import HTTP_SERVER, PY, Stack, can_bind_ipv6, free_port, q, wait_until
+
+from tests.support.harness import HTTP_SERVER, PY, Stack, can_bind_ipv6, free_port, q, wait_until
 
 SECRET = "s3cr3t-MARKER-7f3a9"
 
@@ -185,7 +186,7 @@ def test_a_probe_answered_by_another_process_is_not_trusted(stack: Stack) -> Non
                                 stdout=subprocess.PIPE)
     try:
         assert impostor.stdout is not None
-        wait_until(lambda: b"serving" in impostor.stdout.readline(), 10, "the impostor to listen")
+        wait_until(lambda: b"serving" in impostor.stdout.readline(), 10, "the impostor to listen")  # type: ignore[union-attr]
         stack.toml(f"""
 [services.api]
 command = {q([PY, "-c", "import time; time.sleep(600)"])}

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Stack, free_port
+
+from tests.support.harness import Stack, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "init_fixtures"
@@ -28,7 +29,8 @@ PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 SETUP_TIMEOUT = 900  # s: pip, npm and Maven downloads on a cold machine
 UP_TIMEOUT = "400s"  # a cold JVM under Maven on two shared cores
 
-pytestmark = [pytest.mark.slow]
+# pytest-timeout: setup may download for minutes on a cold machine, and up waits for a cold JVM.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 needs_node = pytest.mark.skipif(shutil.which("npm") is None, reason="Node (npm) is not installed")
 needs_jvm = pytest.mark.skipif(shutil.which("java") is None, reason="Java 17 is not installed")
 needs_maven = pytest.mark.skipif(shutil.which("mvn") is None, reason="Maven is not installed")

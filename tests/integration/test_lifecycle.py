@@ -9,9 +9,9 @@ import stat
 import time
 
 import psutil
-from harness import HTTP_SERVER, PY, Stack, free_port, port_is_free, q, wait_until
 
-from devstack.background import SUPERVISOR_NAME
+from devstack.engine.background import SUPERVISOR_NAME
+from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, port_is_free, q, wait_until
 
 DB = r'''
 import socket, sys, time
@@ -307,7 +307,7 @@ def test_restart_stop_start_commands(stack: Stack) -> None:
     assert stack.service("web")["state"] == "healthy"
     unknown = stack.run("restart", "wbe")
     assert unknown.code == 2
-    assert unknown.err.strip() == "Error: No service named 'wbe'. Did you mean 'web'? Known services: web."
+    assert unknown.err.strip() == "Error: No service named 'wbe'; did you mean 'web'? Known services: web."
 
 
 def test_commands_without_a_supervisor(stack: Stack) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness import PY, Stack, q, wait_until
+from tests.support.harness import PY, Stack, q, wait_until
 
 FLOOD = r'''
 import sys, time
@@ -105,7 +105,7 @@ command = {q([PY, "-c", "import time; print('quiet here', flush=True); time.slee
     assert "quiet  | quiet here" in both.out and "talker | talker line 01" in both.out
     bad = stack.run("logs", "talkr")
     assert bad.code == 2
-    assert bad.err.strip() == ("Error: No service named 'talkr'. Did you mean 'talker'? "
+    assert bad.err.strip() == ("Error: No service named 'talkr'; did you mean 'talker'? "
                                "Known services: talker, quiet.")
     assert stack.run("down").code == 0
     after = stack.run("logs", "talker", "-n", "1", "--timestamps")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
+
+from tests.support.harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
 
 V6_SERVER = r'''
 import http.server, socket, sys

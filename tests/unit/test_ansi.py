@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.ansi import RESET, for_file, for_terminal, needs_cleaning
+from devstack.logs.ansi import RESET, for_file, for_terminal, needs_cleaning
 
 DANGEROUS = [
     b"\x1b]52;c;ZXZpbA==\x07",  # clipboard write

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from devstack.coalesce import Coalescer
+from devstack.engine.coalesce import Coalescer
 
 
 class Recorder:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack.config import find_stack, load_stack
+from devstack.config.load import find_stack
+from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
+from devstack.config.stackfile import load_stack
 from devstack.errors import ConfigError, Problem, UsageError
-from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
 
 SERVICE_KEYS = (
     "command, cwd, venv, env_file, env, required_env, port, depends_on, health, restart, max_restarts, "

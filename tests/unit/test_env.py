@@ -15,20 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from devstack.env import (
-    MASK,
-    EnvVar,
-    Layer,
-    ServiceEnv,
-    build_env,
-    find_venv,
-    looks_secret,
-    masked,
-    resolve_executable,
-    venv_bin_dir,
-    venv_python,
-)
-from devstack.specs import ServiceSpec, StackSpec
+from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.env.executables import resolve_executable
+from devstack.env.layers import EnvVar, Layer, ServiceEnv, build_env, masked
+from devstack.env.secrets import MASK, looks_secret
+from devstack.env.venv import find_venv, venv_bin_dir, venv_python
 
 
 def make_stack(root: Path, service: ServiceSpec, env_file: Path | None = None) -> StackSpec:

@@ -32,17 +32,14 @@ from typing import Any, cast
 import h11
 import pytest
 
-from devstack import http_get
-from devstack.health import (
-    MAX_BODY_BYTES,
-    LogProbe,
-    ProbeResult,
-    probe_cmd,
-    probe_http,
-    probe_tcp,
-    run_probe,
-)
-from devstack.specs import HealthSpec, ProbeKind
+from devstack.config.specs import HealthSpec, ProbeKind
+from devstack.probes import http_get
+from devstack.probes.cmd import probe_cmd
+from devstack.probes.http import MAX_BODY_BYTES, probe_http
+from devstack.probes.log import LogProbe
+from devstack.probes.result import ProbeResult
+from devstack.probes.run import run_probe
+from devstack.probes.tcp import probe_tcp
 
 # --------------------------------------------------------------------------- helpers
 
@@ -886,7 +883,7 @@ def tls_server_context(certificate: tuple[Path, Path], names: list[str | None]) 
     def remember(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
         names.append(name)
 
-    context.sni_callback = remember  # type: ignore[assignment]
+    context.sni_callback = remember
     return context
 
 

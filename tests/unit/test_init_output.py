@@ -8,12 +8,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from initrepo import FASTAPI_MAIN, detect, make, under, vite_app
 
-from devstack.cli import main
-from devstack.config import load_stack
+from devstack.cli.main import main
+from devstack.config.stackfile import load_stack
+from devstack.doctor.checks import check_stack
 from devstack.init.toml_out import render, string
-from devstack.preflight import check_stack
+from tests.support.initrepo import FASTAPI_MAIN, detect, make, under, vite_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "init_fixtures"
 Capture = pytest.CaptureFixture[str]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from initrepo import FASTAPI_MAIN, detect, make, service, toml_of
-
 from devstack.init import dburls, postgres
 from devstack.init.model import DbUrl
+from tests.support.initrepo import FASTAPI_MAIN, detect, make, service, toml_of
 
 
 def api(folder: str, env_example: str, port: int = 8000) -> dict[str, str]:

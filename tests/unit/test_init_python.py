@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from initrepo import FASTAPI_MAIN, detect, make, service, toml_of
+from tests.support.initrepo import FASTAPI_MAIN, detect, make, service, toml_of
 
 
 def test_a_fastapi_app_runs_with_uvicorn_from_its_folder_with_a_venv_made_by_setup(tmp_path: Path) -> None:

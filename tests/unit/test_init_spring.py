@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from initrepo import FASTAPI_MAIN, detect, make, service, toml_of, under
+from tests.support.initrepo import FASTAPI_MAIN, detect, make, service, toml_of, under
 
 APP = """\
 package demo;

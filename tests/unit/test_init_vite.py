@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from initrepo import FASTAPI_MAIN, detect, make, service, toml_of, under, vite_app
-
 from devstack.init import jsscan
+from tests.support.initrepo import FASTAPI_MAIN, detect, make, service, toml_of, under, vite_app
 
 
 def test_a_vite_app_with_a_dev_script_is_a_service_with_npm_and_the_default_port(tmp_path: Path) -> None:

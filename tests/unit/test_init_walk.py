@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from initrepo import FASTAPI_MAIN, detect, make, service, under, vite_app
 
 from devstack.init import wiring
+from tests.support.initrepo import FASTAPI_MAIN, detect, make, service, under, vite_app
 
 
 def test_dependency_build_and_virtualenv_folders_are_skipped_and_said_once(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 
-from devstack.health import Target
-from devstack.listeners import KnownSockets, find_impostor, still_holds
-from devstack.ports import listening_sockets
+from devstack.doctor.listeners import KnownSockets, find_impostor, still_holds
+from devstack.probes.target import Target
+from devstack.process.ports import listening_sockets
 
 
 def test_own_socket_is_no_impostor_and_is_remembered() -> None:
@@ -42,11 +42,12 @@ def test_a_port_held_by_an_older_process_is_named() -> None:
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()  # type: ignore[union-attr]
 
 
 def test_a_holder_carrying_the_service_tag_is_the_service() -> None:
     """A child that left the tree (setsid) still carries the service's tag: not an impostor."""
-    from devstack.spawn import TAG_VAR
+    from devstack.process.spawn import TAG_VAR
 
     code = ("import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
             "print(s.getsockname()[1], flush=True); time.sleep(30)")
@@ -61,3 +62,4 @@ def test_a_holder_carrying_the_service_tag_is_the_service() -> None:
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()  # type: ignore[union-attr]

@@ -16,19 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from devstack.logfile import (
-    Follower,
-    LineSplitter,
-    LogFile,
-    LogRecord,
-    decode_lines,
-    format_timestamp,
-    log_files,
-    parse_record,
-    parse_since,
-    read_records,
-    tail,
-)
+from devstack.logs.follower import Follower
+from devstack.logs.framing import LineSplitter, decode_lines
+from devstack.logs.reader import LogRecord, log_files, parse_record, read_records, tail
+from devstack.logs.since import parse_since
+from devstack.logs.writer import LogFile, format_timestamp
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z, a fixed POSIX time
 

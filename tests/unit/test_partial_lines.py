@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack.logfile import LogFile
-from devstack.logs import IDLE_FLUSH, ServiceLog
+from devstack.logs.hub import IDLE_FLUSH, ServiceLog
+from devstack.logs.writer import LogFile
 
 
 class FakeTimers:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack import policy
-from devstack.specs import Restart, ServiceSpec
-from devstack.states import State
+from devstack.config.specs import Restart, ServiceSpec
+from devstack.engine import policy
+from devstack.engine.states import State
 
 
 def spec(**kw: object) -> ServiceSpec:

@@ -25,20 +25,17 @@ from typing import IO
 import psutil
 import pytest
 
-from devstack import preflight
-from devstack.paths import stack_id
-from devstack.preflight import (
-    Finding,
-    PortHolder,
-    Severity,
-    blocking_error,
-    check_service,
-    check_stack,
-    render_findings,
-    resolve_localhost,
-)
-from devstack.spawn import TAG_VAR
-from devstack.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.config.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.control.paths import stack_id
+from devstack.doctor import localhost
+from devstack.doctor import venv as venv_check
+from devstack.doctor.checks import blocking_error, check_service, check_stack
+from devstack.doctor.findings import Finding, Severity
+from devstack.doctor.localhost import resolve_localhost
+from devstack.doctor.report import render_findings
+from devstack.process import owners
+from devstack.process.owners import PortHolder
+from devstack.process.spawn import TAG_VAR
 
 SECRET = "s3cr3t-value-123"
 TEST_TAG = "DEVSTACK_TEST_RUN"  # the variable by which tests/conftest.py's `no_leftovers` finds processes
@@ -116,7 +113,7 @@ def install(venv: Path, name: str, version: str) -> None:
 
 
 def check(stack: StackSpec, os_env: Mapping[str, str], name: str | None = None,
-          port_owner: preflight.PortOwner = no_holders) -> list[Finding]:
+          port_owner: owners.PortOwner = no_holders) -> list[Finding]:
     service = stack.services[name] if name else next(iter(stack.services.values()))
     return check_service(stack, service, os_env, port_owner=port_owner)
 
@@ -296,7 +293,7 @@ def test_a_venv_python_that_fails_is_reported_with_its_last_line_redacted(root: 
 def test_a_venv_python_that_hangs_is_stopped_after_the_timeout(
     root: Path, os_env: Env, monkeypatch: pytest.MonkeyPatch, no_leftovers: str
 ) -> None:
-    monkeypatch.setattr(preflight, "VENV_PYTHON_TIMEOUT", 0.5)
+    monkeypatch.setattr(venv_check, "VENV_PYTHON_TIMEOUT", 0.5)
     service = make_service(root)
     venv = make_venv(service.cwd / "venv")
     (venv / "bin" / "python").unlink()
@@ -632,7 +629,7 @@ def test_a_held_port_psutil_cannot_attribute_is_found_by_binding(
     root: Path, os_env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As for another user's process: the socket is listed without a pid.
-    monkeypatch.setattr(preflight, "listeners", lambda port: [])
+    monkeypatch.setattr(owners, "listeners", lambda port: [])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
@@ -660,7 +657,7 @@ def localhost_findings(stack: StackSpec, addresses: list[str] | None) -> list[Ro
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return addresses
 
-    return of(preflight.check_localhost(stack, resolve), "localhost")
+    return of(localhost.check_localhost(stack, resolve), "localhost")
 
 
 def test_localhost_resolution_is_reported_once(root: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from honcho.environ import parse_procfile
 
+from devstack.config.procfile import load_procfile
+from devstack.config.specs import Restart, ServiceSpec
 from devstack.errors import ConfigError
-from devstack.procfile import load_procfile
-from devstack.specs import Restart, ServiceSpec
 
 GOOD = """\
 # the usual two

@@ -9,10 +9,11 @@ import threading
 import time
 from pathlib import Path
 
-from devstack import ansi
-from devstack.logfile import LogFile, read_records
-from devstack.logs import RING_BYTES, RING_LINES, RecentLines, ServiceLog
-from devstack.terminal import HARD_MAX_PENDING, MAX_PENDING, TerminalSink
+from devstack.logs import ansi
+from devstack.logs.hub import RING_BYTES, RING_LINES, RecentLines, ServiceLog
+from devstack.logs.reader import read_records
+from devstack.logs.terminal import HARD_MAX_PENDING, MAX_PENDING, TerminalSink
+from devstack.logs.writer import LogFile
 
 
 class Collected(io.BytesIO):

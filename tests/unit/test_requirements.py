@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.requirements import (
+from devstack.doctor.requirements import (
     Issue,
     Line,
     Verdict,

@@ -15,13 +15,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from fakes import FakeClock, FakeSpawner, Script
 
-from devstack.health import ProbeResult
-from devstack.logs import LogHub
-from devstack.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
-from devstack.states import State
-from devstack.supervisor import Supervisor
+from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
+from devstack.engine.states import State
+from devstack.engine.supervisor import Supervisor
+from devstack.logs.hub import LogHub
+from devstack.probes.result import ProbeResult
+from tests.support.fakes import FakeClock, FakeSpawner, Script
 
 
 class World:
@@ -35,7 +35,7 @@ class World:
                           services={s.name: s for s in specs})
         self.hub = LogHub(tmp / "logs", list(stack.services), None)
         original = self.hub.event
-        self.hub.event = lambda text: (self.events.append(text), original(text))[-1]  # type: ignore[method-assign]
+        self.hub.event = lambda text: (self.events.append(text), original(text))[-1]  # type: ignore[method-assign,func-returns-value]
 
         self.sup = Supervisor(stack, clock=self.clock, spawner=self.spawner, hub=self.hub, probe=self.probe,
                               build_env=lambda spec: {}, preflight=self.preflight, diagnose=self.diagnose,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.signatures import MAX_CHARS, SIGNATURES, Context, diagnose
+from devstack.doctor.signatures.base import MAX_CHARS, Context
+from devstack.doctor.signatures.diagnose import SIGNATURES, diagnose
 
 CAPTURED = Path(__file__).parent / "captured"
 TRANSCRIBED = "# transcribed"

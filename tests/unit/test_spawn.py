@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.spawn import shell_argv
+from devstack.process.spawn import shell_argv
 
 
 @pytest.mark.parametrize(("command", "script"), [
@@ -59,7 +59,7 @@ def test_tree_walk_finds_the_same_processes_as_psutil() -> None:
 
     import psutil
 
-    from devstack.spawn import tree
+    from devstack.process.spawn import tree
 
     proc = subprocess.Popen(["sh", "-c", "sleep 60 & (sleep 61 & sleep 62; wait) & wait"])
     try:
@@ -84,7 +84,7 @@ def test_tagged_processes_finds_exactly_the_tagged_ones() -> None:
     import time
     import uuid
 
-    from devstack.spawn import TAG_VAR, tagged_processes
+    from devstack.process.spawn import TAG_VAR, tagged_processes
 
     stack = uuid.uuid4().hex[:12]
     env = dict(os.environ)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.states import TRANSITIONS, ServiceStatus, StackState, State, is_legal, stack_state
+from devstack.engine.states import TRANSITIONS, ServiceStatus, StackState, State, is_legal, stack_state
 
 
 def svc(state: State, optional: bool = False) -> ServiceStatus:

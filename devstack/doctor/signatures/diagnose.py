@@ -1,0 +1,80 @@
+"""Why a service died, in one line, from the known fatal signatures of its own output.
+
+This module owns the first failure reason of SPEC.md ("Pre-flight checks", the list
+under it): when a service's process exits or its probe fails, the supervisor hands
+`diagnose` the service's last output lines (stdout and stderr in arrival order) and
+gets back one line that says what went wrong and the command or setting that fixes it,
+or None when nothing known matched (the caller then falls back to the last meaningful
+line or the probe's error).
+
+The knowledge lives in one table per ecosystem (python.py, node.py, jvm.py, postgres.py,
+generic.py), joined here as `SIGNATURES`: a regular expression for the one line a tool prints
+when it gives up, and a function that turns the match into the explanation.
+The explanation of the LAST matching line wins, because the final words of a process
+are what killed it (a uvicorn that failed to import its app may have logged a port
+clash in a previous attempt). To add a signature: capture the tool's real output under
+tests/unit/captured/, add a row to its ecosystem's table (specific rows before the generic
+ones: for one line, the first row in table order that matches is used), and a case in
+tests/unit/test_signatures.py.
+
+Explanations show paths relative to the stack folder (what `cwd`/`venv` in stack.toml
+take), name the holder of a port through the injected `Context.port_holder` (so unit
+tests need no real port), and only look at the file system for uvicorn's "Could not
+import module" and Python's missing modules (where is main.py, is the missing module
+this stack's own code), with bounded walks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+from devstack.doctor.signatures import generic, jvm, node, postgres, python
+from devstack.doctor.signatures.base import MAX_CHARS, Context, Signature
+from devstack.logs.ansi import strip_escapes
+from devstack.text.lines import one_line
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _clean(line: str) -> str:
+    # A progress bar redraws with "\r": the terminal shows only what follows the last one.
+    line = line.rstrip("\r\n").split("\r")[-1]
+    # Vite, npm and Spring colour their output when FORCE_COLOR is set, which devstack does
+    # for children when the terminal has colour (SPEC "Logs").
+    return strip_escapes(line).rstrip()
+
+
+def _one_line(text: str) -> str:
+    """The status `error` is one line of at most MAX_CHARS characters."""
+    return one_line(_CONTROL.sub(" ", text), MAX_CHARS)
+
+
+# For one line, the first row in this order that matches is used: each ecosystem's rows are
+# specific, generic.py's catch-alls come last.
+SIGNATURES: Final[tuple[Signature, ...]] = (
+    *python.SIGNATURES,
+    *node.SIGNATURES,
+    *jvm.SIGNATURES,
+    *postgres.SIGNATURES,
+    *generic.SIGNATURES,
+)
+
+
+def diagnose(lines: Sequence[str], ctx: Context) -> str | None:
+    """The reason of the last line of `lines` that matches a known signature, or None."""
+    clean = [_clean(line) for line in lines]
+    for line in reversed(clean):
+        for signature in SIGNATURES:
+            match = signature.pattern.search(line)
+            if match is None:
+                continue
+            try:
+                text = signature.explain(match, ctx, clean)
+            except Exception:
+                # A bug in one explanation, or an unreadable folder, must not take the
+                # supervisor down: the matched line itself is still the best reason.
+                text = line
+            return _one_line(text)
+    return None

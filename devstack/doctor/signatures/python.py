@@ -1,0 +1,149 @@
+"""Python's fatal lines: a missing module (this stack's own code run from the wrong folder, or a
+package the venv lacks, named with the distribution to pip install), uvicorn's import and bind
+errors, and errno's "address already in use".
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import Final
+
+from devstack.doctor.signatures.base import Context, Signature, place, port_in_use, sig, stack_path
+from devstack.doctor.signatures.search import module_homes
+from devstack.env.venv import venv_bin_dir
+
+# Import name -> the distribution to pip install, where they differ. The module is not
+# installed, so importlib.metadata.packages_distributions() cannot tell; these are the
+# ones people hit. pip treats "-", "_" and "." alike and ignores case, so names that
+# only differ in that way need no entry.
+IMPORT_TO_DISTRIBUTION: Final = MappingProxyType(
+    {
+        "jwt": "pyjwt",
+        "yaml": "pyyaml",
+        "cv2": "opencv-python",
+        "PIL": "pillow",
+        "sklearn": "scikit-learn",
+        "skimage": "scikit-image",
+        "dotenv": "python-dotenv",
+        "psycopg2": "psycopg2-binary",
+        "bs4": "beautifulsoup4",
+        "dateutil": "python-dateutil",
+        "jose": "python-jose",
+        "multipart": "python-multipart",
+        "magic": "python-magic",
+        "docx": "python-docx",
+        "pptx": "python-pptx",
+        "slugify": "python-slugify",
+        "socketio": "python-socketio",
+        "engineio": "python-engineio",
+        "telegram": "python-telegram-bot",
+        "ldap": "python-ldap",
+        "Crypto": "pycryptodome",
+        "Cryptodome": "pycryptodomex",
+        "OpenSSL": "pyopenssl",
+        "nacl": "pynacl",
+        "MySQLdb": "mysqlclient",
+        "serial": "pyserial",
+        "usb": "pyusb",
+        "zmq": "pyzmq",
+        "git": "gitpython",
+        "github": "pygithub",
+        "dns": "dnspython",
+        "attr": "attrs",
+        "fitz": "pymupdf",
+        "gi": "pygobject",
+        "wx": "wxpython",
+        "win32api": "pywin32",
+        "win32con": "pywin32",
+        "kafka": "kafka-python",
+        "memcache": "python-memcached",
+        "Levenshtein": "levenshtein",
+        "faiss": "faiss-cpu",
+        "discord": "discord.py",
+        "pkg_resources": "setuptools",
+        "google.protobuf": "protobuf",
+        "grpc": "grpcio",
+        "websocket": "websocket-client",
+        "snappy": "python-snappy",
+        "consul": "python-consul",
+        "ruamel": "ruamel.yaml",
+    }
+)
+
+
+def _distribution(module: str) -> str:
+    # "google.protobuf" is the one dotted entry: "google" alone is shared by many
+    # distributions and names none of them.
+    for name in (module, module.split(".")[0]):
+        if name in IMPORT_TO_DISTRIBUTION:
+            return IMPORT_TO_DISTRIBUTION[name]
+    return module.split(".")[0]
+
+
+def _missing_module(match: re.Match[str], ctx: Context, lines: list[str]) -> str:
+    error = match.group(0)
+    module = match.group("module")
+    top = module.split(".")[0]
+    # A module of the stack's own code that is not importable means the service runs
+    # from the wrong folder (or without its folder on sys.path); pip install would be
+    # the wrong fix. uvicorn reports "app.main" this way when there is no app/ here.
+    homes = module_homes(ctx, top)
+    if homes and homes[0] == ctx.cwd:
+        return (
+            f"{error} ({top} is this stack's own code in {place(ctx.cwd, ctx.root)}, which is not "
+            f'on sys.path: set PYTHONPATH = "." in the env of {ctx.name})'
+        )
+    if homes:
+        rel = stack_path(homes[0], ctx.root)
+        return f'{error} ({top} is this stack\'s own code in {rel}: set cwd = "{rel}")'
+    dist = _distribution(module)
+    if ctx.venv is None:
+        return (
+            f"{error} (no venv is active for this service: set `venv` in stack.toml or create "
+            f"venv/ in {place(ctx.cwd, ctx.root)}, then pip install {dist} in it)"
+        )
+    pip = stack_path(venv_bin_dir(ctx.venv) / "pip", ctx.root)
+    return f"{error} (the venv {stack_path(ctx.venv, ctx.root)} lacks it: {pip} install {dist})"
+
+
+def _uvicorn_import(match: re.Match[str], ctx: Context, lines: list[str]) -> str:
+    module = match.group("module")
+    file = module.replace(".", "/") + ".py"
+    where = place(ctx.cwd, ctx.root)
+    head = f'uvicorn could not import module "{module}" from {where}'
+    homes = module_homes(ctx, module)
+    if not homes:
+        searched = "" if ctx.cwd == ctx.root else " (nor near it in the stack folder)"
+        return f"{head}; no {file} under {where}{searched}"
+    if homes[0] == ctx.cwd:
+        # It is there, so uvicorn did not run where devstack thinks it did.
+        return f"{head}; {file} is there: check that the command does not cd elsewhere or set --app-dir"
+    rel = stack_path(homes[0], ctx.root)
+    others = f" (and {len(homes) - 1} other place{'s' if len(homes) > 2 else ''})" if len(homes) > 1 else ""
+    return f'{head}; {file} is in {rel}{others}: set cwd = "{rel}"'
+
+
+SIGNATURES: Final[tuple[Signature, ...]] = (
+    sig(
+        "python-module-not-found",
+        r"ModuleNotFoundError: No module named '(?P<module>[^']+)'",
+        _missing_module,
+    ),
+    sig(
+        "uvicorn-could-not-import",
+        r'Error loading ASGI app\. Could not import module "(?P<module>[^"]+)"',
+        _uvicorn_import,
+    ),
+    # The line names the port when it can, otherwise the service's `port` is used.
+    sig(
+        "uvicorn-address-in-use",
+        r"error while attempting to bind on address \('[^']*', (?P<port>\d+)[^)]*\): address already in use",
+        port_in_use,
+    ),
+    sig(
+        "python-errno-address-in-use",
+        r"\[Errno (?:98|48)\] Address already in use|\[WinError 10048\]",
+        port_in_use,
+    ),
+)

@@ -1,0 +1,220 @@
+"""Composition root of a supervisor: lock, stale-state cleanup, the parts wired together, signal
+handling, the control server, and the one `asyncio.run` of devstack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.control.paths import EXIT_LOST_RACE, StatePaths, stack_id
+from devstack.control.server import ControlServer
+from devstack.doctor import checks, listeners
+from devstack.engine.clock import SystemClock
+from devstack.engine.supervisor import Supervisor
+from devstack.env.layers import build_env
+from devstack.env.secrets import Redactor
+from devstack.env.venv import find_venv
+from devstack.errors import AlreadyRunning
+from devstack.logs.hub import LogHub
+from devstack.logs.prefix import use_colour
+from devstack.logs.terminal import TerminalSink
+from devstack.probes import run as probes
+from devstack.probes.target import probe_target
+from devstack.process import spawn
+from devstack.process.ports import port_holder
+
+
+class Lock:
+    """One supervisor per stack: an exclusive flock, released by the OS however the process ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the supervisor's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read().strip()
+            handle.close()
+            raise AlreadyRunning(int(text) if text.isdigit() else None) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def stop_leftovers(root: Path, say: Callable[[str], None]) -> None:
+    """Stop processes that a previous supervisor of this stack started and left behind."""
+    spawn.stop_leftovers(f"{stack_id(root)}/", say)
+
+
+class App:
+    """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
+
+    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool) -> None:
+        self.stack = stack
+        self.names = names
+        self.no_deps = no_deps
+        self.foreground = foreground
+        self.paths = StatePaths.of(stack.root)
+        self.exit_code = 0
+        self.os_env = dict(os.environ)
+        self.os_env.pop(spawn.TAG_VAR, None)
+        self.redactor = Redactor()
+        self._signals = 0
+        self._shutdown_task: asyncio.Task[None] | None = None
+        # per service: (the run's root pid, its sockets that served the probe; see find_impostor)
+        self._own_sockets: dict[str, tuple[int | None, listeners.KnownSockets]] = {}
+        self._tag_prefix = f"{stack_id(stack.root)}/"  # "<stack id>/": each child's tag is this + name
+        self._checks = ThreadPoolExecutor(1, thread_name_prefix="devstack-checks")
+
+    def run(self) -> int:
+        self.paths.make_private_dirs()
+        lock = Lock(self.paths.lock)
+        lock.acquire()  # AlreadyRunning goes to the caller
+        try:
+            return asyncio.run(self._main())
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.paths.info.unlink()
+            lock.release()
+
+    def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
+        def build(spec: ServiceSpec) -> Mapping[str, str]:
+            built = build_env(self.stack, spec, self.os_env, color=colour)
+            self.redactor.learn(built.secrets())  # .env files may have changed since the last start
+            return built.as_dict()
+
+        return build
+
+    async def _preflight(self, spec: ServiceSpec) -> str | None:
+        # The checks read files, run the venv's python and scan sockets: off the event loop, on
+        # one thread, in the order services ask (dependencies first). They hold the GIL most of
+        # the time, so running them side by side only makes the first service's check wait for
+        # a dependent's slow one (a venv's requirements) before its first start.
+        loop = asyncio.get_running_loop()
+        findings = await loop.run_in_executor(self._checks, checks.check_service, self.stack, spec,
+                                              self.os_env)
+        return checks.blocking_error(findings)
+
+    async def _find_impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
+        target = probe_target(spec.health) if spec.health else None
+        if target is None:
+            return None
+        # Remembered per run (its root pid): a leftover of an earlier run still holding the socket
+        # it held then is exactly the impostor this check is for.
+        run, known = self._own_sockets.get(spec.name, (None, {}))
+        if run != pid:
+            known = {}
+            self._own_sockets[spec.name] = (pid, known)
+        if listeners.still_holds(known):
+            return None  # the usual answer, without a tree walk or a thread hop: this runs at every probe
+        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, spawn.tree_pids(pid),
+                                       started_at, known, self._tag_prefix + spec.name)
+
+    async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
+        target = probe_target(spec.health) if spec.health else None
+        if target is None:
+            return None
+        listening = await asyncio.to_thread(listeners.tree_listeners, pid)
+        return listeners.explain_mismatch(spec.name, target, listening)
+
+    async def _diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
+        # ~4 ms of imports and patterns: only once something failed
+        from devstack.doctor.signatures.base import Context as FailedService
+        from devstack.doctor.signatures.diagnose import diagnose
+
+        venv, _auto = find_venv(spec)
+        context = FailedService(name=spec.name, cwd=spec.cwd, root=self.stack.root,
+                                venv=venv if venv is not None and venv.is_dir() else None,
+                                port=spec.port, port_holder=port_holder)
+        return await asyncio.to_thread(diagnose, lines, context)
+
+    async def _main(self) -> int:
+        spawn.install_child_watcher()
+        colour = self.foreground and use_colour()
+        terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
+            if self.foreground else None
+        for spec in self.stack.services.values():
+            self.redactor.learn(build_env(self.stack, spec, self.os_env).secrets())
+        hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
+                     schedule=asyncio.get_running_loop().call_later)
+        stop_leftovers(self.stack.root, hub.event)
+        supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
+                                probe=probes.run_probe, build_env=self._env_builder(colour),
+                                preflight=self._preflight, diagnose=self._diagnose,
+                                find_impostor=self._find_impostor,
+                                explain_probe_failure=self._explain_probe_failure,
+                                tag_prefix=self._tag_prefix)
+        server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
+        await server.start()
+        self._write_info(supervisor)
+        self._install_signals(supervisor)
+        source = self.stack.source.name
+        hub.event(f"supervisor {os.getpid()} running {self.stack.name} from {source}; "
+                  f"control socket {self.paths.socket}")
+        try:
+            supervisor.start(self.names or None, self.no_deps)
+            await supervisor.done.wait()
+        finally:
+            await server.close()
+            hub.close()
+        return self.exit_code
+
+    def _write_info(self, supervisor: Supervisor) -> None:
+        info = {"pid": os.getpid(), "started_at": supervisor.started_at, "socket": str(self.paths.socket),
+                "stack": self.stack.name, "source": str(self.stack.source)}
+        self.paths.info.write_text(json.dumps(info))
+
+    def _install_signals(self, supervisor: Supervisor) -> None:
+        loop = asyncio.get_running_loop()
+        codes = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+        def on_signal(sig: signal.Signals) -> None:
+            self._signals += 1
+            if self._signals == 1:
+                self.exit_code = codes[sig]
+                supervisor.hub.event(f"{sig.name} received: stopping the stack "
+                                     "(press Ctrl-C again to kill everything at once)")
+                self._shutdown_task = loop.create_task(supervisor.shutdown())
+            else:
+                self.exit_code = 130
+                supervisor.kill_now()
+
+        for sig in codes:
+            if sig == signal.SIGHUP and not self.foreground:
+                # Detached: outlive the terminal. A handler that does nothing, not SIG_IGN: an
+                # ignored signal would stay ignored in every service across exec.
+                loop.add_signal_handler(sig, lambda: None)
+                continue
+            loop.add_signal_handler(sig, on_signal, sig)
+
+
+def detached_main(stack: StackSpec, names: list[str], no_deps: bool) -> int:
+    """Entry point of the background supervisor process started by `up -d`."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    try:
+        return App(stack, names, no_deps, foreground=False).run()
+    except AlreadyRunning:
+        return EXIT_LOST_RACE

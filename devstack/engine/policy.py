@@ -1,0 +1,102 @@
+"""Pure decisions of the supervisor: restarts, backoff, probe pacing and health thresholds.
+
+Every function takes plain values (with `now`/elapsed times passed in) and returns a value,
+so the rules can be tested as tables without processes or clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from devstack.config.specs import Restart, ServiceSpec
+from devstack.engine.states import State
+
+# A service counts as stable (its failure streak is forgotten) after this long up.
+STABLE_AFTER = 30.0
+# Without a probe, a process that stays alive this long is `running`.
+ALIVE_WINDOW = 1.0
+
+
+@dataclass(frozen=True)
+class ExitDecision:
+    """What to do after a service's process exited (or was stopped for failing its probe)."""
+
+    state: State  # BACKOFF (restart after `delay`), EXITED or FAILED
+    delay: float = 0.0
+    failures: int = 0  # the consecutive-failure count after this exit
+    attempt: int = 0  # the number of the start that comes next, within the streak
+
+
+def after_exit(spec: ServiceSpec, exit_code: int | None, failures: int, up_for: float | None,
+               start_failed: bool = False) -> ExitDecision:
+    """Decide the next step after an exit.
+
+    `failures` is the streak so far; `up_for` how long the service had been healthy/running
+    before the exit (None if it never got there); `start_failed` means devstack itself ended
+    the start (probe never passed within `start_period`, or unhealthy with restart_on_unhealthy).
+    """
+    if up_for is not None and up_for >= STABLE_AFTER:
+        failures = 0
+    clean = exit_code == 0 and not start_failed
+    if clean and spec.restart != Restart.ALWAYS:
+        return ExitDecision(State.EXITED, failures=0)
+    if spec.restart == Restart.NO:
+        return ExitDecision(State.FAILED, failures=failures + 1)
+    failures += 1
+    if failures >= max(1, spec.max_restarts) and not clean:
+        return ExitDecision(State.FAILED, failures=failures)
+    return ExitDecision(State.BACKOFF, delay=backoff_delay(spec, failures), failures=failures,
+                        attempt=failures + 1)
+
+
+def backoff_delay(spec: ServiceSpec, failures: int) -> float:
+    """The delay before the next start: `backoff`, doubling with each failure, up to `backoff_max`."""
+    if failures <= 0 or spec.backoff <= 0:
+        return 0.0
+    return float(min(spec.backoff * (2.0 ** min(failures - 1, 32)), max(spec.backoff_max, spec.backoff)))
+
+
+def probe_delay(state: State, since_start: float, interval: float) -> float:
+    """How long to wait before the next probe.
+
+    While a service starts, probe often so that readiness is seen within tens of
+    milliseconds; slow down for long starts (a JVM may take minutes) so a waiting
+    probe costs little; once up, probe every `interval`.
+    """
+    if state == State.STARTING:
+        if since_start < 5.0:
+            fast = 0.01
+        elif since_start < 30.0:
+            fast = 0.05
+        else:
+            fast = 0.25
+        return min(fast, interval)
+    return interval
+
+
+def next_tick(now: float, period: float) -> float:
+    """Seconds from `now` (monotonic) to the next multiple of `period`: the wait after a passing
+    probe of a service that is up. Every service probed at that interval wakes the supervisor at
+    the same instant, once for all of them rather than once each: fewer wake-ups on a laptop, and
+    ~30% less supervisor CPU per probe (W2). A gap is then at most `period`."""
+    if period <= 0:
+        return 0.0
+    return (now // period + 1) * period - now
+
+
+@dataclass(frozen=True)
+class ProbeVerdict:
+    state: State
+    failures: int  # consecutive probe failures after this result
+
+
+def after_probe(state: State, ok: bool, failures: int, retries: int) -> ProbeVerdict:
+    """Apply one probe result to a started service's state."""
+    if ok:
+        if state in {State.STARTING, State.HEALTHY, State.UNHEALTHY}:
+            return ProbeVerdict(State.HEALTHY, 0)
+        return ProbeVerdict(state, 0)
+    failures += 1
+    if state == State.HEALTHY and failures >= max(1, retries):
+        return ProbeVerdict(State.UNHEALTHY, failures)
+    return ProbeVerdict(state, failures)

@@ -1,0 +1,157 @@
+"""The supervisor: owns the services of one stack and offers the narrow API that every front end
+(foreground `up`, the control socket) uses: start, stop, restart, wait, status, shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.engine.clock import Clock
+from devstack.engine.coalesce import Coalescer
+from devstack.engine.service import Context, Notifier, Prober, Service
+from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
+from devstack.errors import UsageError
+from devstack.logs.hub import LogHub
+from devstack.process.spawn import Spawner
+from devstack.text.suggest import unknown_service_message
+
+SHUTTING_DOWN = "the stack is shutting down; nothing can be restarted now"
+
+
+class Supervisor:
+    def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
+                 probe: Prober,
+                 build_env: Callable[[ServiceSpec], Mapping[str, str]],
+                 preflight: Callable[[ServiceSpec], Awaitable[str | None]],
+                 diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]],
+                 find_impostor: Callable[[ServiceSpec, int, float], Awaitable[str | None]],
+                 explain_probe_failure: Callable[[ServiceSpec, int], Awaitable[str | None]],
+                 tag_prefix: str) -> None:
+        self.stack = stack
+        self.hub = hub
+        self.notifier = Notifier()
+        self.started_at = clock.wall()
+        self.shutting_down = False
+        self.restarts = Coalescer(on_change=self.notifier.notify)
+        self.ctx = Context(stack=stack, clock=clock, spawner=spawner, probe=probe, notifier=self.notifier,
+                           event=hub.event, build_env=build_env, preflight=preflight, diagnose=diagnose,
+                           find_impostor=find_impostor, explain_probe_failure=explain_probe_failure,
+                           tag_prefix=tag_prefix)
+        self.services: dict[str, Service] = {}
+        for name, spec in stack.services.items():
+            self.services[name] = Service(spec, self.ctx, hub.services[name], self.services)
+        self.done = asyncio.Event()  # set when the supervisor should exit (shutdown finished)
+
+    # ------------------------------------------------------------------ names
+
+    def check_names(self, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in self.services:
+                raise UsageError(unknown_service_message(name, list(self.services)))
+        return names
+
+    # ------------------------------------------------------------------ API
+
+    def start(self, names: list[str] | None = None, no_deps: bool = False) -> list[str]:
+        """Start the named services (default all) and, unless no_deps, their dependencies."""
+        if self.shutting_down:
+            raise UsageError("the stack is shutting down; run `devstack up` again once it has stopped")
+        wanted = self.check_names(names) if names else list(self.services)
+        order = wanted if no_deps else self.stack.with_dependencies(wanted)
+        started = []
+        for name in self.stack.start_order():
+            if name in order and not self.services[name].running:
+                self.services[name].start(wait_for_deps=not no_deps)
+                started.append(name)
+        return started
+
+    async def stop(self, names: list[str]) -> None:
+        self.check_names(names)
+        await asyncio.gather(*(self.services[n].stop() for n in names))
+
+    async def restart(self, names: list[str], timeout: float | None = None) -> bool:
+        """Stop and start the named services; wait until each is up or failed. True when all are up."""
+        self.check_names(names)
+        if self.shutting_down:
+            raise UsageError(SHUTTING_DOWN)
+        # Racing restarts of one service merge (coalesce.py): the caller waits for the restart
+        # that began after it asked, then until no other restart of these services is under way.
+        await asyncio.shield(asyncio.gather(
+            *(self.restarts.run(n, functools.partial(self._restart_one, n)) for n in names)))
+        await self.wait(names, timeout, quiet=True)
+        return all(self.services[n].state in UP_STATES for n in names)
+
+    async def _restart_one(self, name: str, commit: Callable[[], None]) -> None:
+        if self.shutting_down:
+            raise UsageError(SHUTTING_DOWN)
+        await self.services[name].stop()
+        if self.shutting_down:  # `down` came while we were stopping: starting now would outlive it
+            raise UsageError(SHUTTING_DOWN)
+        commit()
+        self.services[name].start(wait_for_deps=True)
+
+    async def wait(self, names: list[str] | None, timeout: float | None, quiet: bool = False) -> bool:
+        """Wait until every named (default: every started) service has settled, and with `quiet`
+        no restart of them is under way either. False on timeout."""
+        targets = [self.services[n] for n in (names or self.services)]
+
+        def settled() -> bool:
+            return all(s.state in SETTLED_STATES and not (quiet and self.restarts.busy(s.spec.name))
+                       for s in targets)
+
+        try:
+            await asyncio.wait_for(self.notifier.wait_for(settled), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def status(self) -> dict[str, Any]:
+        services = [s.status() for s in self.services.values()]
+        status = {
+            "stack": self.stack.name,
+            "supervisor": {"pid": os.getpid(),
+                           "started_at": datetime.fromtimestamp(self.started_at, UTC)
+                           .strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "running": True},
+            "state": str(stack_state(services, running=True)),
+            "services": [s.to_json() for s in services],
+        }
+        # A crash line or probe output may quote a secret the service was given: never repeat it.
+        return self.hub.redactor.data(status)  # type: ignore[return-value]
+
+    async def shutdown(self) -> None:
+        """Stop every service in reverse dependency order (dependents first), then signal done."""
+        if self.shutting_down:
+            await self.done.wait()
+            return
+        self.shutting_down = True
+        self.hub.event("stopping the stack")
+        stopped = {name: asyncio.Event() for name in self.services}
+        dependents: dict[str, list[str]] = {name: [] for name in self.services}
+        for name, spec in self.stack.services.items():
+            for dep in spec.depends_on:
+                dependents[dep].append(name)
+
+        async def stop_one(name: str) -> None:
+            for dependent in dependents[name]:
+                await stopped[dependent].wait()
+            try:
+                await self.services[name].stop()
+            finally:
+                stopped[name].set()
+
+        await asyncio.gather(*(stop_one(n) for n in self.services))
+        self.hub.event("all services stopped")
+        self.done.set()
+
+    def kill_now(self) -> None:
+        """A second interrupt: SIGKILL every service's tree at once; the shutdown then ends quickly."""
+        self.hub.event("killing every service now")
+        for service in self.services.values():
+            service.kill_now()

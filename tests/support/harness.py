@@ -1,0 +1,173 @@
+"""Drive the real `devstack` CLI against a stack of real processes in a temporary folder.
+
+Every devstack invocation runs with an env tag, so every process it starts carries it and the
+`no_leftovers` fixture can prove nothing outlived the test. Waits poll conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+PY = sys.executable
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.02) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
+
+
+def can_bind_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def q(value: object) -> str:
+    """A TOML literal (JSON syntax is valid TOML for strings, numbers, lists, booleans)."""
+    return json.dumps(value)
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+class Stack:
+    def __init__(self, root: Path, tag: str) -> None:
+        self.root = root
+        self.tag = tag
+        self.background: list[subprocess.Popen[bytes]] = []
+
+    def write(self, relpath: str, text: str) -> Path:
+        path = self.root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    def toml(self, text: str) -> None:
+        self.write("stack.toml", text)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("VIRTUAL_ENV", None)
+        env["NO_COLOR"] = "1"
+        env["DEVSTACK_TEST_RUN"] = self.tag
+        return env
+
+    def run(self, *args: str, timeout: float = 60, cwd: Path | None = None) -> Run:
+        proc = subprocess.run([PY, "-m", "devstack", *args], cwd=cwd or self.root, env=self.env(),
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        return Run(proc.returncode, proc.stdout.decode(errors="replace"),
+                   proc.stderr.decode(errors="replace"))
+
+    def spawn(self, *args: str, out: Path | None = None) -> subprocess.Popen[bytes]:
+        """`devstack ARGS` in the background, its own session, output to a file."""
+        log = open(out or self.root.parent / f"{self.root.name}-fg.out", "wb")  # noqa: SIM115
+        proc = subprocess.Popen([PY, "-m", "devstack", *args], cwd=self.root, env=self.env(),
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.background.append(proc)
+        return proc
+
+    def status(self) -> dict[str, Any]:
+        r = self.run("status", "--json")
+        return json.loads(r.out)  # type: ignore[no-any-return]
+
+    def service(self, name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = data or self.status()
+        for svc in data["services"]:
+            if svc["name"] == name:
+                return svc  # type: ignore[no-any-return]
+        raise AssertionError(f"no service {name} in {data}")
+
+    def wait_state(self, name: str, states: set[str] | str, timeout: float = 30) -> dict[str, Any]:
+        wanted = {states} if isinstance(states, str) else states
+
+        def check() -> dict[str, Any] | None:
+            svc = self.service(name)
+            return svc if svc["state"] in wanted else None
+
+        return wait_until(check, timeout, f"{name} in {sorted(wanted)}", interval=0.05)
+
+    def log_text(self, name: str) -> str:
+        path = self.root / ".devstack" / "logs" / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def cleanup(self) -> None:
+        for proc in self.background:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        if (self.root / "stack.toml").exists() or (self.root / "Procfile").exists():
+            self.run("down", timeout=60)
+
+
+HTTP_SERVER = r'''
+import http.server, sys, time
+port = int(sys.argv[1])
+delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+time.sleep(delay)
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status": "OK"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+print(f"serving on {port}", flush=True)
+server.serve_forever()
+'''
