@@ -36,7 +36,8 @@ def _folder(directory: str) -> Path:
     if not path.is_dir():
         raise UsageError(f"{directory}: not a folder")
     try:
-        next(os.scandir(path), None)
+        with os.scandir(path) as entries:  # closed at once: a listing left open leaks its descriptor
+            next(entries, None)
     except OSError as exc:
         raise UsageError(f"{directory}: cannot read it ({exc.strerror or exc})") from None
     return path
