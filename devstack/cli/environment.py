@@ -25,12 +25,12 @@ def doctor(opts: Options, names: tuple[str, ...]) -> None:
 
     stack = opts.stack()
     wanted = opts.names(names) or None
-    findings = check_stack(stack, _os_env(), names=wanted)
+    findings = check_stack(stack, os_env(), names=wanted)
     click.echo(render_findings(stack, findings, wanted))
     leave(1 if any(f.severity is Severity.ERROR for f in findings) else 0)
 
 
-def _os_env() -> dict[str, str]:
+def os_env() -> dict[str, str]:
     from devstack.process.spawn import TAG_VAR
 
     env = dict(os.environ)
@@ -49,7 +49,7 @@ def env_command(opts: Options, name: str, show_values: bool) -> None:
 
     stack = opts.stack()
     opts.names((name,))
-    built = build_env(stack, stack.services[name], _os_env())
+    built = build_env(stack, stack.services[name], os_env())
     def source(var: EnvVar) -> str:
         if not var.source:
             return str(var.layer)
@@ -78,7 +78,7 @@ def run(opts: Options, name: str, command: tuple[str, ...]) -> None:
     argv = list(command[1:] if command[:1] == ("--",) else command)
     if not argv:
         raise UsageError("name the command to run after `--`, e.g. devstack run api -- python -V")
-    env = build_env(stack, spec, _os_env()).as_dict()
+    env = build_env(stack, spec, os_env()).as_dict()
     if not spec.cwd.is_dir():
         raise UsageError(f"the folder of service '{name}' does not exist: {spec.cwd}")
     os.chdir(spec.cwd)
@@ -109,7 +109,7 @@ def setup(opts: Options, names: tuple[str, ...]) -> None:
             continue
         setup_text = spec.setup if isinstance(spec.setup, str) else " ".join(spec.setup)
         click.echo(f"{'devstack'.ljust(width)} | {name}: {setup_text}")
-        env = build_env(stack, spec, _os_env()).as_dict()
+        env = build_env(stack, spec, os_env()).as_dict()
         proc = subprocess.Popen(shell_argv(spec.setup), cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None

@@ -70,12 +70,14 @@ def repo(stack: Stack) -> Iterator[Stack]:
 
 
 def init_setup_up(stack: Stack) -> list[str]:
-    """init --write, doctor's configuration verdict after setup, up -d; the init's stderr lines."""
+    """init --write (and config on it), doctor's verdict after setup, up -d; init's stderr lines."""
     init = stack.run("init", "--write")
     assert init.code == 0, init.text
     assert init.out == ""
     again = stack.run("init")  # a second run prints the very file the first one wrote
     assert again.out == (stack.root / "stack.toml").read_text()
+    config = stack.run("config")  # the resolved stack, as devstack will run it
+    assert config.code == 0, config.text
     setup = stack.run("setup", timeout=SETUP_TIMEOUT)
     assert setup.code == 0, setup.text[-4000:]
     doctor = stack.run("doctor")

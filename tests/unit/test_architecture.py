@@ -26,9 +26,8 @@ LAYERS: list[set[str]] = [
     {"control", "env"},
     {"process", "logs"},
     {"probes"},
-    {"doctor"},
+    {"doctor", "export", "init"},
     {"engine"},
-    {"init"},
     {"cli"},
     {"entry"},
     {"__main__", "__init__"},
@@ -180,7 +179,7 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
 
 def test_status_path_imports_no_heavy_modules() -> None:
     heavy = ("httpx", "h11", "devstack.probes.http_get", "psutil", "asyncio", "devstack.engine.supervisor",
-             "yaml", "devstack.init")
+             "yaml", "devstack.export", "devstack.init")
     code = ("import devstack.cli.main, devstack.config.load, devstack.control.client, "
             "devstack.cli.render")
     assert _loaded_after(code, heavy) == []
