@@ -18,7 +18,7 @@ import psutil
 from devstack.config.specs import StackSpec
 from devstack.control.paths import StatePaths
 from devstack.process.ports import listeners, listening_sockets
-from devstack.process.spawn import TAG_VAR
+from devstack.process.tree import TAG_VAR
 
 
 @dataclass(frozen=True)

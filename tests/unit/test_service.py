@@ -22,6 +22,7 @@ from devstack.engine.states import State
 from devstack.engine.supervisor import Supervisor
 from devstack.logs.hub import LogHub
 from devstack.probes.result import ProbeResult
+from devstack.process.tree import Leftover
 from tests.support.fakes import FakeClock, FakeSpawner, Script
 
 
@@ -204,6 +205,69 @@ def test_start_period_exceeded_counts_as_failed_start(tmp_path: Path) -> None:
         assert len(w.spawner.spawn_times["api"]) == 2
         error = w.sup.services["api"].status().health.error or ""
         assert error.startswith("health probe did not pass within 20 s: HTTP 503"), error
+
+    run(main)
+
+
+DAEMON = Leftover(4242, "python3 -m http.server 18555", (18555,))
+
+
+def test_an_exit_0_that_leaves_a_server_running_is_daemonizing_and_not_restarted(tmp_path: Path) -> None:
+    """SPEC Containment: exited 0, but a process it started still holds its port: not `exited`
+    and OK, but failed, with the leftover named and the fix; never restarted (it would only
+    daemonize again), and the stack is not up."""
+    async def main() -> None:
+        spec = svc("web", port=18555, restart=Restart.ALWAYS)
+        w = World(tmp_path, [spec], {"web": [Script(exit_code=0, run_for=0.2, leaves=[DAEMON])]})
+        w.sup.start()
+        await w.until("web", State.FAILED)
+        status = w.sup.services["web"].status()
+        assert status.exit_code == 0 and status.health.status == "ERROR"
+        assert status.health.error == (
+            "web's process exited 0 but left pid 4242 (`python3 -m http.server 18555`) listening on 18555: "
+            "it daemonized; run it in the foreground, e.g. `postgres -D …` instead of `pg_ctl start`, "
+            "`redis-server --daemonize no`, `nginx -g 'daemon off;'`")
+        said = f"web daemonized after 0.2 s: {status.health.error}; not restarted: it would daemonize again"
+        assert w.events[-1] == said
+        assert w.sup.status()["state"] == "failed"
+        await w.clock.advance(600)
+        assert len(w.spawner.spawn_times["web"]) == 1
+
+    run(main)
+
+
+def test_a_crash_that_leaves_a_server_running_is_restarted_and_named(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("web", port=18555, backoff=1.0)],
+                  {"web": [Script(lines=["boom"], exit_code=1, run_for=0.05, leaves=[DAEMON]),
+                           Script(exit_code=None)]})
+        w.sup.start()
+        await w.until("web", State.BACKOFF)
+        error = w.sup.services["web"].status().health.error or ""
+        assert error.startswith("web's process exited 1 but left pid 4242 (`python3 -m http.server 18555`) "
+                                "listening on 18555; devstack stopped it: run it in the foreground"), error
+        await w.until("web", State.RUNNING)
+
+    run(main)
+
+
+def test_pg_ctl_is_not_up_while_it_waits_for_its_server(tmp_path: Path) -> None:
+    """`pg_ctl start` exits once its server is ready; while it waits, its server already answers
+    the probe. Calling the service up then would make the stack `up` for the moment before
+    pg_ctl exits and leaves a daemon: it stays starting, saying why, and then fails as daemonized."""
+    async def main() -> None:
+        postmaster = Leftover(4300, "postgres -D /srv/pg", (5433,))
+        spec = ServiceSpec(name="db", command="pg_ctl start -D /srv/pg", cwd=Path("/"), port=5433,
+                           health=http_probe())
+        w = World(tmp_path, [spec], {"db": [Script(exit_code=0, run_for=3.0, leaves=[postmaster])]})
+        w.sup.start()
+        await w.clock.advance(2.0)
+        assert w.state("db") == State.STARTING
+        assert (w.sup.services["db"].status().health.error or "").startswith(
+            "its server answers, but `pg_ctl start` is still running")
+        await w.until("db", State.FAILED)
+        assert "instead of `pg_ctl start`" in (w.sup.services["db"].status().health.error or "")
+        assert "`postgres -D /srv/pg`" in (w.sup.services["db"].status().health.error or "")
 
     run(main)
 
