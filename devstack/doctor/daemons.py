@@ -22,7 +22,8 @@ from devstack.text.lines import one_line
 
 GENERAL_FIX = ("run it in the foreground, e.g. `postgres -D …` instead of `pg_ctl start`, "
                "`redis-server --daemonize no`, `nginx -g 'daemon off;'`")
-_SHOWN = 100  # characters of a command quoted in a reason
+_SHOWN = 100  # characters of another process's command quoted in a reason
+_FIX_SHOWN = 240  # characters of the command to type instead: cut only when it is absurdly long
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,11 @@ def foreground_fix(command: str | Sequence[str], left: Leftover | None) -> str:
     text = command_text(command)
     known = daemonizer(text)
     if known is not None:
-        return f"run it in the foreground: `{one_line(known.fix(text), _SHOWN)}` instead of `{known.name}`"
+        instead = one_line(known.fix(text), _FIX_SHOWN)
+        return f"run it in the foreground: `{instead}` instead of `{known.name}`"
     if left is not None and (_BACKGROUND.search(text) or _SETSID_FORK.search(text)):
         how = "`setsid -f`" if _SETSID_FORK.search(text) else "`&`"
-        return (f"run it in the foreground: `{one_line(left.command, _SHOWN)}` as the command itself, "
+        return (f"run it in the foreground: `{one_line(left.command, _FIX_SHOWN)}` as the command itself, "
                 f"without {how}")
     return GENERAL_FIX
 

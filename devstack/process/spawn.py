@@ -222,16 +222,19 @@ class AsyncioChild:
 
 
 def _leftovers(procs: list[psutil.Process]) -> list[Leftover]:
-    """The processes as Leftovers: those listening first, then the eldest (a daemon before the
-    workers it forked)."""
+    """The processes as Leftovers, without the ones another of them started (a daemon's workers
+    are its own business): those listening first, then the eldest."""
+    pids = {p.pid for p in procs}
     found = []
     for proc in procs:
         try:
+            if proc.ppid() in pids:
+                continue
             ports = sorted({c.laddr.port for c in proc.net_connections(kind="tcp")
                             if c.status == psutil.CONN_LISTEN and c.laddr})
             started = proc.create_time()
         except (psutil.Error, OSError):
-            ports, started = [], 0.0
+            continue
         found.append((not ports, started, Leftover(proc.pid, command_of(proc), tuple(ports))))
     return [leftover for *_key, leftover in sorted(found, key=lambda f: (f[0], f[1], f[2].pid))]
 

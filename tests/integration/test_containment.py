@@ -10,12 +10,8 @@ own tag, which the services pass on even through `env -i`, where devstack's own 
 from __future__ import annotations
 
 import contextlib
-import os
-import pwd
 import re
 import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +24,7 @@ import pytest
 from devstack.control.paths import StatePaths
 from tests.support.ground_truth import control
 from tests.support.harness import PY, Stack, free_port, port_is_free, q, wait_until
+from tests.support.postgres import as_postgres, postgres_missing, throwaway_cluster
 
 # A TCP server that logs its own pid, then serves until killed.
 SERVE = r'''
@@ -87,6 +84,17 @@ def service(stack: Stack, name: str) -> dict[str, Any]:
     return stack.service(name)
 
 
+def daemonized(stack: Stack, name: str, timeout: float) -> str:
+    """`up -d` a stack whose `name` daemonizes: it exits 1 with `name` failed, the stack is never
+    `up` meanwhile (sampled every 20 ms); returns the service's reason."""
+    with stack_states(stack) as states:
+        up = stack.run("up", "-d")
+        wait_until(lambda: service(stack, name)["state"] == "failed", timeout, f"{name} to fail")
+    assert up.code == 1, up.text
+    assert "up" not in states, states
+    return str(service(stack, name)["health"]["error"])
+
+
 def assert_nothing_left(stack: Stack, pids: list[int], ports: list[int]) -> None:
     down = stack.run("down")
     assert down.code == 0, down.text
@@ -119,26 +127,19 @@ command = {q(DAEMONIZE[shape](port, side))}
 port = {port}
 health = {{ tcp = "127.0.0.1:{port}" }}
 """)
-    with stack_states(stack) as states:
-        up = stack.run("up", "-d")
-        wait_until(lambda: service(stack, "web")["state"] == "failed", 10, "web to fail")
-    assert up.code == 1, up.text
+    error = daemonized(stack, "web", 10)
     [server] = pids_in(side)
     web = service(stack, "web")
-    error = web["health"]["error"]
     named = rf"web's process exited 0 but left pid {server} \(`[^`]*(serve|dfork)\.py {port} [^`]*`\) "
     said = rf"listening on {port}: it daemonized; run it in the foreground.*"
     assert re.fullmatch(named + said, error), error
     assert web["exit_code"] == 0 and web["restarts"] == 0
-    assert "up" not in states, states
-    assert states and set(states) <= {"starting", "failed"}, states
     assert_nothing_left(stack, [server], [port])
 
 
-def test_setsid_with_a_cleared_environment_stays_in_the_service_and_goes_with_down(stack: Stack) -> None:
-    """The issue's first command: the main process stays (sleep), its child leaves with `env -i
-    setsid -f` and holds the port. Adopted, it counts in the service (its port answers for web,
-    its memory is web's), and `down` stops it; before the subreaper it outlived `down`."""
+def escaper(stack: Stack) -> tuple[int, Path]:
+    """The issue's first command as `web`: its main process stays (sleep) while its child leaves
+    with `env -i setsid -f` and serves `web`'s port. Returns the port and the server's side file."""
     port, side = free_port(), stack.root / "side.log"
     stack.write("serve.py", SERVE)
     command = (f"sh -c 'env -i {KEEP_TEST_TAG} setsid -f {PY} serve.py {port} {side} >/dev/null 2>&1; "
@@ -149,6 +150,14 @@ command = {q(command)}
 port = {port}
 health = {{ tcp = "127.0.0.1:{port}" }}
 """)
+    return port, side
+
+
+def test_setsid_with_a_cleared_environment_stays_in_the_service_and_goes_with_down(stack: Stack) -> None:
+    """The issue's first command: the main process stays (sleep), its child leaves with `env -i
+    setsid -f` and holds the port. Adopted, it counts in the service (its port answers for web,
+    its memory is web's), and `down` stops it; before the subreaper it outlived `down`."""
+    port, side = escaper(stack)
     up = stack.run("up", "-d")
     assert up.code == 0, up.text + stack.log_text("devstack")
     [server] = pids_in(side)
@@ -162,16 +171,7 @@ health = {{ tcp = "127.0.0.1:{port}" }}
 def test_a_supervisor_killed_while_it_holds_an_adopted_process_leaves_it_to_the_next_up(stack: Stack) -> None:
     """Untagged and no longer anyone's descendant once the supervisor is gone: the record the
     supervisor keeps (pid and start time) is what names it to the next `up`."""
-    port, side = free_port(), stack.root / "side.log"
-    stack.write("serve.py", SERVE)
-    command = (f"sh -c 'env -i {KEEP_TEST_TAG} setsid -f {PY} serve.py {port} {side} >/dev/null 2>&1; "
-               "sleep 3600'")
-    stack.toml(f"""
-[services.web]
-command = {q(command)}
-port = {port}
-health = {{ tcp = "127.0.0.1:{port}" }}
-""")
+    port, side = escaper(stack)
     assert stack.run("up", "-d").code == 0
     [server] = pids_in(side)
     record = StatePaths.of(stack.root).adopted
@@ -207,65 +207,37 @@ command = "sleep 1001"
 # --------------------------------------------------------------------------- real daemons
 
 
-def postgres_missing() -> str | None:
-    for tool in ("pg_ctl", "initdb", "postgres"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            return "setpriv is missing (Postgres refuses to run as root)"
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "no `postgres` user to run Postgres as (it refuses to run as root)"
-    return None
-
-
-@pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
+@pytest.mark.skipif(postgres_missing("pg_ctl", "initdb", "postgres") is not None,
+                    reason=str(postgres_missing("pg_ctl", "initdb", "postgres")))
 @pytest.mark.timeout(180)
 def test_pg_ctl_start_is_named_with_the_postgres_command_and_never_up(stack: Stack) -> None:
-    as_pg = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] \
-        if os.geteuid() == 0 else []
-    pgroot = Path(tempfile.mkdtemp(prefix="devstack-pgctl-"))  # the postgres user must reach it
-    try:
-        os.chmod(pgroot, 0o755)
-        if as_pg:
-            pw = pwd.getpwnam("postgres")
-            os.chown(pgroot, pw.pw_uid, pw.pw_gid)
-        data = pgroot / "data"
-        init = subprocess.run([*as_pg, "initdb", "-D", str(data), "-A", "trust", "-U", "postgres",
-                               "--no-sync"], cwd=pgroot, capture_output=True, text=True, timeout=120)
-        assert init.returncode == 0, init.stderr[-2000:]
-        port = free_port()
-        command = [*as_pg, "pg_ctl", "-D", str(data), "-l", str(pgroot / "pg.log"),
-                   "-o", f"-p {port} -k {pgroot} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]
-        stack.toml(f"""
+    with throwaway_cluster("devstack-pgctl-") as pgroot:
+        try:
+            data = pgroot / "data"
+            port = free_port()
+            command = [*as_postgres(), "pg_ctl", "-D", str(data), "-l", str(pgroot / "pg.log"),
+                       "-o", f"-p {port} -k {pgroot} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]
+            stack.toml(f"""
 [services.db]
 cwd = {q(str(pgroot))}
 command = {q(command)}
 port = {port}
 health = {{ tcp = "127.0.0.1:{port}", start_period = "60s" }}
 """)
-        doctor = stack.run("doctor")
-        assert "`pg_ctl start` puts its program in the background" in doctor.out, doctor.out
-        with stack_states(stack) as states:
-            up = stack.run("up", "-d")
-            wait_until(lambda: service(stack, "db")["state"] == "failed", 60, "db to fail")
-        assert up.code == 1, up.text
-        error = service(stack, "db")["health"]["error"]
-        found = re.fullmatch(rf"db's process exited 0 but left pid (\d+) \(`[^`]*postgres -D {data} [^`]*`\) "
-                             rf"listening on {port}: it daemonized; run it in the foreground: "
-                             rf"`postgres -D {data} -p {port} [^`]*` instead of `pg_ctl start`", error)
-        assert found, error
-        assert "up" not in states, states
-        postmaster = int(found.group(1))
-        assert_nothing_left(stack, [postmaster], [port])
-        left = [p.pid for p in psutil.process_iter(["cmdline"])
-                if str(data) in " ".join(p.info["cmdline"] or [])]
-        assert not left, left
-    finally:
-        stack.run("down")
-        shutil.rmtree(pgroot, ignore_errors=True)
+            doctor = stack.run("doctor")
+            assert "`pg_ctl start` puts its program in the background" in doctor.out, doctor.out
+            error = daemonized(stack, "db", 60)
+            named = rf"db's process exited 0 but left pid (\d+) \(`[^`]*postgres -D {data} [^`]*`\) "
+            found = re.fullmatch(named + rf"listening on {port}: it daemonized; run it in the foreground: "
+                                 rf"`postgres -D {data} -p {port} [^`]*` instead of `pg_ctl start`", error)
+            assert found, error
+            postmaster = int(found.group(1))
+            assert_nothing_left(stack, [postmaster], [port])
+            left = [p.pid for p in psutil.process_iter(["cmdline"])
+                    if str(data) in " ".join(p.info["cmdline"] or [])]
+            assert not left, left
+        finally:
+            stack.run("down")  # before the cluster's folder goes
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
@@ -277,14 +249,9 @@ command = "redis-server --port {port} --bind 127.0.0.1 --save '' --daemonize yes
 port = {port}
 health = {{ tcp = "127.0.0.1:{port}" }}
 """)
-    with stack_states(stack) as states:
-        up = stack.run("up", "-d")
-        wait_until(lambda: service(stack, "cache")["state"] == "failed", 20, "cache to fail")
-    assert up.code == 1, up.text
-    error = service(stack, "cache")["health"]["error"]
+    error = daemonized(stack, "cache", 20)
     found = re.fullmatch(rf"cache's process exited 0 but left pid (\d+) \(`redis-server[^`]*`\) listening on "
                          rf"{port}: it daemonized; run it in the foreground: `redis-server --port {port} "
                          rf"[^`]*--daemonize no` instead of `redis-server --daemonize yes`", error)
     assert found, error
-    assert "up" not in states, states
     assert_nothing_left(stack, [int(found.group(1))], [port])
