@@ -18,7 +18,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -61,12 +61,16 @@ def ticks_now() -> int:
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLK_TCK)
 
 
+if TYPE_CHECKING or hasattr(asyncio, "AbstractChildWatcher"):
+    _Watcher = asyncio.AbstractChildWatcher
+else:  # Windows, and Python 3.14+: no child watchers (`unavailable` says so before any use)
+    _Watcher = object
+
 with warnings.catch_warnings():
-    # Python 3.12 deprecates child watchers (and warns at subclassing); 3.14 removes them, and
-    # `unavailable` says so before this class is ever used there.
+    # Python 3.12 deprecates child watchers (and warns at subclassing).
     warnings.simplefilter("ignore", DeprecationWarning)
 
-    class PidfdWatcher(asyncio.AbstractChildWatcher):
+    class PidfdWatcher(_Watcher):
         """asyncio's children, each waited for on a pidfd in the event loop (as Python's
         PidfdChildWatcher does: no thread per child, no SIGCHLD), and the one list of them."""
 
