@@ -67,7 +67,8 @@ class Reaper:
     def __init__(self, ports: Mapping[str, int] | None = None, record: Path | None = None) -> None:
         self._ports = dict(ports or {})  # tag → the port that service declares (or its probe dials)
         self._record = record
-        self._lock = threading.Lock()  # family() is also asked from worker threads (diagnosis)
+        # Adopting and reaping happen in the loop's thread only; family() may be asked from any.
+        self._lock = threading.Lock()
         self._runs: dict[int, RunInfo] = {}
         self._adopted: dict[int, Adoptee] = {}
         self._seen: dict[str, Seen] = {}
