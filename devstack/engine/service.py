@@ -6,7 +6,6 @@ whatever the run was doing, the child's whole tree is stopped on the way out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -97,6 +96,23 @@ class Outcome:
     start_failed: bool = False  # devstack ended it: probe never passed, or unhealthy
     reason: tuple[str, str | None] | None = None  # (what devstack saw, the probe's last error)
     left_behind: bool = False  # its main process exited while a process it started ran on
+
+
+# How long past its stop_timeout a service's run may take to end once cancelled, before stop()
+# kills its tree regardless (the child's SIGKILL, drain and reap take milliseconds).
+STOP_MARGIN = 5.0
+
+
+async def _finished(task: asyncio.Future[object]) -> None:
+    """Wait for a task this one cancelled to end, without swallowing a cancellation of our own:
+    `contextlib.suppress(CancelledError)` here would eat a `down` that arrives meanwhile, and the
+    service would restart instead of stopping, with `down` waiting for it for ever."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 _utc_seconds = SecondText("%Y-%m-%dT%H:%M:%SZ", utc=True)  # every probe's result is stamped
@@ -205,8 +221,23 @@ class Service:
         # the first one's cleanup and abandon the old child, alive, next to the next spawn.
         if not task.cancelling():
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # The cleanup is bounded: stop_timeout for the tree, then SIGKILL. Past that with a margin,
+        # something in the run kept it from ending (a bug): kill the tree and cancel again, so
+        # that `down` always returns and leaves nothing running.
+        await asyncio.wait({task}, timeout=self.spec.stop_timeout + STOP_MARGIN)
+        if not task.done():
+            self.ctx.event(f"{self.spec.name} did not stop within {format_duration(self.spec.stop_timeout)}"
+                           " of being asked to: killing it")
+            self.kill_now()
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_MARGIN)
+            if not task.done():
+                self.ctx.event(f"{self.spec.name}: devstack could not end this service's run "
+                               "(an internal error); its processes were killed")
+                if is_legal(self.state, State.STOPPED):
+                    self._set(State.STOPPED)
+                return
+        await _finished(task)
 
     def kill_now(self) -> None:
         """SIGKILL the current child's tree at once (a second Ctrl-C)."""
@@ -349,8 +380,7 @@ class Service:
         exit_task_first = exit_task.done()
         if exit_task_first:
             watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch_task
+            await _finished(watch_task)
             code = exit_task.result()
             # What it left running (a daemon, a server sent to the background) is named, then
             # stopped with it before the drain: it may hold the pipes and the port for as long
@@ -544,8 +574,13 @@ class Service:
         if killed:
             self.ctx.event(f"{spec.name} did not stop within {format_duration(spec.stop_timeout)} "
                            f"of {spec.stop_signal.name}; killed it")
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await child.drained(0.5)
+        except asyncio.CancelledError:
+            # Mid-run (keep: ended for being unhealthy), a `down` now must still stop the service;
+            # on the way out of a cancelled run, a second cancellation must not skip the cleanup.
+            if keep:
+                raise
         if not keep:
             self.current = None
 

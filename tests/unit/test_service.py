@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
 from devstack.doctor.reach import Peer
+from devstack.engine import service as service_module
 from devstack.engine.states import State
 from devstack.engine.supervisor import Supervisor
 from devstack.logs.hub import LogHub
@@ -407,5 +409,71 @@ def test_output_while_starting_brings_the_next_probe_forward(tmp_path: Path) -> 
         await w.until("api", State.HEALTHY)
         assert w.t() - ready["at"] <= 0.0101  # type: ignore[operator]
         await w.sup.shutdown()
+
+    run(main)
+
+
+def test_down_while_the_probe_unwinds_after_an_exit_still_stops_the_service(tmp_path: Path) -> None:
+    """The child exits; while its probe unwinds (a real one closes its sockets: a few loop turns),
+    `down` arrives. That cancellation must stop the service: swallowed with the probe's own, the
+    service went to backoff and respawned, and `down` waited for it for ever (CI, the fault
+    suite's leader-exits-first shape)."""
+    async def main() -> None:
+        spec = svc("svc", health=http_probe(), backoff=0.1, backoff_max=0.1, max_restarts=100000)
+        w = World(tmp_path, [spec], {"svc": [Script(exit_code=1, run_for=0.5)]})
+        unwinding, gate = asyncio.Event(), asyncio.Event()
+
+        async def slow_to_unwind(health: HealthSpec, cwd: Path, env: Mapping[str, str]) -> ProbeResult:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                unwinding.set()
+                await gate.wait()
+                raise
+            raise AssertionError("unreachable")
+
+        w.sup.services["svc"].ctx.probe = slow_to_unwind
+        w.sup.start()
+        await w.clock.run_until(unwinding.is_set)
+        down = asyncio.ensure_future(w.sup.shutdown())
+        await w.clock.settle()
+        gate.set()
+        await w.clock.run_until(down.done, limit=60)
+        assert w.state("svc") == State.STOPPED
+        assert len(w.spawner.spawn_times["svc"]) == 1  # no respawn after `down`
+
+    run(main)
+
+
+def test_a_run_that_will_not_end_is_killed_and_down_returns(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever keeps a run from ending once cancelled (here a probe that swallows cancellations,
+    as the bug above did), `stop` kills the tree past stop_timeout + STOP_MARGIN, cancels again,
+    and returns: `down` is bounded."""
+    monkeypatch.setattr(service_module, "STOP_MARGIN", 0.05)
+
+    async def main() -> None:
+        spec = svc("svc", health=http_probe(), stop_timeout=0.05)
+        w = World(tmp_path, [spec], {"svc": [Script(exit_code=1, run_for=0.5)]})
+        cancels = 0
+
+        async def stubborn(health: HealthSpec, cwd: Path, env: Mapping[str, str]) -> ProbeResult:
+            nonlocal cancels
+            while True:
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    cancels += 1
+                    if cancels >= 3:  # its own run's and `down`'s are eaten; the watchdog's ends it
+                        raise
+
+        w.sup.services["svc"].ctx.probe = stubborn
+        w.sup.start()
+        await w.clock.run_until(lambda: cancels == 1)  # it exited; its run waits for the probe
+        child = w.spawner.children["svc"][-1]
+        await asyncio.wait_for(w.sup.shutdown(), 5.0)
+        assert w.state("svc") == State.STOPPED
+        assert len(w.spawner.spawn_times["svc"]) == 1 and signal.SIGKILL in child.signals
+        assert any("did not stop within" in e and "killing it" in e for e in w.events), w.events
 
     run(main)
