@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack.config.durations import format_duration
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
@@ -103,7 +104,7 @@ class Outcome:
 STOP_MARGIN = 5.0
 
 
-async def _finished(task: asyncio.Future[object]) -> None:
+async def _finished(task: asyncio.Future[Any]) -> None:
     """Wait for a task this one cancelled to end, without swallowing a cancellation of our own:
     `contextlib.suppress(CancelledError)` here would eat a `down` that arrives meanwhile, and the
     service would restart instead of stopping, with `down` waiting for it for ever."""
