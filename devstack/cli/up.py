@@ -9,30 +9,29 @@ import time
 
 import click
 
-from devstack.cli.group import Options, cli, leave, pass_options
+from devstack.cli.group import DURATION, Options, cli, complete_services, leave, pass_options
 from devstack.cli.render import stack_ok, status_table
 from devstack.config.specs import StackSpec
 from devstack.control import client
 from devstack.control.paths import EXIT_LOST_RACE, StatePaths
-from devstack.errors import DevstackError, NotRunning, UsageError
+from devstack.errors import DevstackError, NotRunning
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_services)
 @click.option("-d", "--detach", is_flag=True, help="Run the supervisor in the background.")
+@click.option("--wait", is_flag=True,
+              help="Wait until every service is up or failed (implies -d, which waits already).")
 @click.option("--no-deps", is_flag=True, help="Do not start the dependencies of the named services.")
-@click.option("--timeout", metavar="DURATION", help="With -d: stop waiting after this long.")
+@click.option("--timeout", type=DURATION, metavar="DURATION", help="With -d: stop waiting after this long.")
 @pass_options
-def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeout: str | None) -> None:
+def up(opts: Options, names: tuple[str, ...], detach: bool, wait: bool, no_deps: bool,
+       timeout: float | None) -> None:
     """Start the stack (or the named services and their dependencies)."""
-    from devstack.config.durations import parse_duration
-
     stack = opts.stack()
     wanted = opts.names(names)
-    try:
-        wait_s = parse_duration(timeout) if timeout else None
-    except ValueError as exc:
-        raise UsageError(f"--timeout: {exc}") from None
+    wait_s = timeout
+    detach = detach or wait  # as docker compose: --wait means detached, waiting for health
     paths = opts.paths()
     if client.ping(paths.socket) is not None:
         leave(_join_running(paths, stack, wanted, no_deps, wait_s))
@@ -42,7 +41,7 @@ def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeo
     from devstack.errors import AlreadyRunning
 
     try:
-        code = App(stack, wanted, no_deps, foreground=True).run()
+        code = App(stack, wanted, no_deps, foreground=True, colour=opts.colour()).run()
     except AlreadyRunning:
         code = _join_running(paths, stack, wanted, no_deps, wait_s)
     leave(code)

@@ -31,7 +31,7 @@ class Engine(Protocol):
 
     def start(self, names: list[str] | None = None, no_deps: bool = False) -> list[str]: ...
 
-    async def stop(self, names: list[str]) -> None: ...
+    async def stop(self, names: list[str], timeout: float | None = None) -> None: ...
 
     async def restart(self, names: list[str], timeout: float | None = None) -> bool: ...
 
@@ -158,7 +158,7 @@ class ControlServer:
         return {"started": started}
 
     async def _stop(self, args: dict[str, Any]) -> Any:
-        await self.supervisor.stop(protocol.names_arg(args))
+        await self.supervisor.stop(protocol.names_arg(args), protocol.timeout_arg(args))
         return self.supervisor.status()
 
     async def _restart(self, args: dict[str, Any]) -> Any:

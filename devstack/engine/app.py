@@ -25,7 +25,6 @@ from devstack.env.layers import build_env
 from devstack.env.secrets import Redactor
 from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
-from devstack.logs.prefix import use_colour
 from devstack.logs.terminal import TerminalSink
 from devstack.probes import run as probes
 from devstack.process import spawn
@@ -67,11 +66,13 @@ def stop_leftovers(root: Path, say: Callable[[str], None]) -> None:
 class App:
     """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
 
-    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool) -> None:
+    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool,
+                 colour: bool = False) -> None:
         self.stack = stack
         self.names = names
         self.no_deps = no_deps
         self.foreground = foreground
+        self.colour = foreground and colour  # the terminal's, and so FORCE_COLOR for the children
         self.paths = StatePaths.of(stack.root)
         self.exit_code = 0
         self.os_env = dict(os.environ)
@@ -102,7 +103,7 @@ class App:
 
     async def _main(self) -> int:
         spawn.install_child_watcher()
-        colour = self.foreground and use_colour()
+        colour = self.colour
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None
         for spec in self.stack.services.values():

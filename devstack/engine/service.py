@@ -127,6 +127,7 @@ class Service:
         self.failures = 0  # consecutive failed starts
         self.exit_code: int | None = None
         self.ever_started = False
+        self.grace: float | None = None  # `devstack stop --timeout`: instead of stop_timeout, once
         self.health = HealthSnapshot()
         self._meter = UsageMeter()
         self.tag = f"{ctx.tag_prefix}{spec.name}"
@@ -190,7 +191,8 @@ class Service:
         # every task it started: stop() awaits it, and shutdown() stops every service.
         self.task = asyncio.create_task(self.run(wait_for_deps), name=f"service:{self.spec.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop the service: stop_signal, then SIGKILL after `grace` (default: its stop_timeout)."""
         task = self.task
         if task is None or task.done():
             if self.state != State.STOPPED and is_legal(self.state, State.STOPPED):
@@ -199,6 +201,7 @@ class Service:
         # One cancellation per stop: a second one (a concurrent restart, `down`) would land inside
         # the first one's cleanup and abandon the old child, alive, next to the next spawn.
         if not task.cancelling():
+            self.grace = grace
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -517,9 +520,11 @@ class Service:
             return
         child = self.current.child
         spec = self.spec
-        killed = await child.stop(int(spec.stop_signal), spec.stop_timeout, self.ctx.clock.sleep)
+        grace = spec.stop_timeout if self.grace is None else self.grace
+        self.grace = None
+        killed = await child.stop(int(spec.stop_signal), grace, self.ctx.clock.sleep)
         if killed:
-            self.ctx.event(f"{spec.name} did not stop within {format_duration(spec.stop_timeout)} "
+            self.ctx.event(f"{spec.name} did not stop within {format_duration(grace)} "
                            f"of {spec.stop_signal.name}; killed it")
         with contextlib.suppress(asyncio.CancelledError):
             await child.drained(0.5)

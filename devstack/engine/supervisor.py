@@ -66,9 +66,11 @@ class Supervisor:
                 started.append(name)
         return started
 
-    async def stop(self, names: list[str]) -> None:
+    async def stop(self, names: list[str], timeout: float | None = None) -> None:
+        """Stop the named services; `timeout`: how long each gets before SIGKILL (default: its
+        stop_timeout)."""
         self.check_names(names)
-        await asyncio.gather(*(self.services[n].stop() for n in names))
+        await asyncio.gather(*(self.services[n].stop(timeout) for n in names))
 
     async def restart(self, names: list[str], timeout: float | None = None) -> bool:
         """Stop and start the named services; wait until each is up or failed. True when all are up."""
