@@ -34,6 +34,21 @@ class Options:
             self._stack = _find_stack(self.file, self.procfile)
         return self._stack
 
+    def root(self) -> Path | None:
+        """The stack's folder, found without reading its file (`down` of a stack whose file no
+        longer loads): the folder of the file -f/--procfile names, or of the nearest one."""
+        from devstack.config.locate import named_stack_file, nearest_stack_file
+
+        cwd = Path.cwd()
+        found: Path | None
+        if self.procfile:
+            found = cwd / self.procfile
+        elif self.file:
+            found = named_stack_file(cwd, Path(self.file))
+        else:
+            found = nearest_stack_file(cwd)
+        return found.absolute().parent.resolve() if found is not None and found.is_file() else None
+
     def paths(self) -> StatePaths:
         return StatePaths.of(self.stack().root)
 

@@ -14,7 +14,7 @@ from devstack.cli.render import stack_ok, status_table
 from devstack.config.specs import StackSpec
 from devstack.control import client
 from devstack.control.paths import EXIT_LOST_RACE, StatePaths
-from devstack.errors import DevstackError, NotRunning
+from devstack.errors import ConfigError, DevstackError, NotRunning, UsageError
 
 
 @cli.command()
@@ -66,7 +66,16 @@ def _wait_and_report(paths: StatePaths, names: list[str], wait_s: float | None) 
 
 def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
                   wait_s: float | None) -> int:
-    result = client.call(paths.socket, "start", names=wanted, no_deps=no_deps)
+    try:  # the stack file as it is now: changed services restarted, new ones started, …
+        result = client.call(paths.socket, "apply", io_timeout=None, file=str(stack.source),
+                             procfile=stack.from_procfile, names=wanted, no_deps=no_deps)
+    except UsageError as exc:
+        if "unknown verb" not in str(exc):
+            raise
+        # a supervisor of an older devstack, still running: it can only start what is not running
+        result = client.call(paths.socket, "start", names=wanted, no_deps=no_deps)
+    for line in result.get("changes") or []:
+        click.echo(line, err=True)
     started = result.get("started") or []
     click.echo(f"devstack is already running this stack; started: {', '.join(started) or 'nothing new'}.",
                err=True)
@@ -122,19 +131,28 @@ def _exit_code(pid: int) -> int | None:
 @pass_options
 def down(opts: Options) -> None:
     """Stop every service and the supervisor."""
-    stack = opts.stack()
-    paths = opts.paths()
+    try:
+        stack = opts.stack()
+        root, name = stack.root, stack.name
+    except ConfigError as exc:
+        # An edit broke the file while the stack runs: what runs must still be stoppable.
+        found = opts.root()
+        if found is None:
+            raise
+        root, name = found, found.name
+        click.echo(f"note: {exc.problems[0]}; stopping what runs anyway", err=True)
+    paths = StatePaths.of(root)
     try:
         result = client.call(paths.socket, "down", io_timeout=None)
         _wait_gone(int(result["pid"]), 15.0)
-        click.echo(f"stack {stack.name} is down.")
+        click.echo(f"stack {name} is down.")
     except NotRunning:
-        click.echo(f"no supervisor is running for {stack.name}.")
+        click.echo(f"no supervisor is running for {name}.")
     # devstack.spawn, not devstack.app: the sweep needs psutil, not the whole supervisor.
     from devstack.control.paths import stack_id
     from devstack.process.spawn import stop_leftovers
 
-    stop_leftovers(f"{stack_id(stack.root)}/", lambda text: click.echo(text, err=True))
+    stop_leftovers(f"{stack_id(root)}/", lambda text: click.echo(text, err=True))
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

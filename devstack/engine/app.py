@@ -93,6 +93,10 @@ class App:
                 self.paths.info.unlink()
             lock.release()
 
+    def _learn_secrets(self, stack: StackSpec) -> None:
+        for spec in stack.services.values():
+            self.redactor.learn(build_env(stack, spec, self.os_env).secrets())
+
     def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
         def build(spec: ServiceSpec) -> Mapping[str, str]:
             built = build_env(self.stack, spec, self.os_env, color=colour)
@@ -106,15 +110,19 @@ class App:
         colour = self.colour
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None
-        for spec in self.stack.services.values():
-            self.redactor.learn(build_env(self.stack, spec, self.os_env).secrets())
+        self._learn_secrets(self.stack)
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
+        diagnostics = StackDiagnostics(self.stack, self.os_env, self._tag_prefix)
+
+        def adopt(stack: StackSpec) -> None:  # `up` after an edit: the new definition everywhere
+            self.stack = diagnostics.stack = stack
+            self._learn_secrets(stack)
+
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 probe=probes.run_probe, build_env=self._env_builder(colour),
-                                doctor=StackDiagnostics(self.stack, self.os_env, self._tag_prefix),
-                                tag_prefix=self._tag_prefix)
+                                doctor=diagnostics, tag_prefix=self._tag_prefix, on_stack=adopt)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()
         self._write_info(supervisor)

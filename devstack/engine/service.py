@@ -206,6 +206,12 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    def redefine(self, spec: ServiceSpec) -> None:
+        """Take a new definition from an edited stack.toml (`up` again); the service is stopped."""
+        assert not self.running, "stop a service before it is redefined"
+        self.spec = spec
+        self.restarts = 0
+
     def kill_now(self) -> None:
         """SIGKILL the current child's tree at once (a second Ctrl-C)."""
         if self.current is not None:
