@@ -128,4 +128,7 @@ def setup(opts: Options, names: tuple[str, ...]) -> None:
             said = f"setup of {name} failed with exit code {code}" + (f": {reason}" if reason else "")
             click.echo(f"{'devstack'.ljust(width)} | {said}", err=True)
             leave(code)
+        from devstack.doctor.setups import write_record
+
+        write_record(stack, spec)  # `up` need not run it again
     leave(0)

@@ -23,27 +23,33 @@ from devstack.errors import ConfigError, DevstackError, NotRunning, UsageError
 @click.option("--wait", is_flag=True,
               help="Wait until every service is up or failed (implies -d, which waits already).")
 @click.option("--no-deps", is_flag=True, help="Do not start the dependencies of the named services.")
+@click.option("--no-setup", is_flag=True,
+              help="Never run a service's setup first (by default, one that never ran does).")
 @click.option("--timeout", type=DURATION, metavar="DURATION", help="With -d: stop waiting after this long.")
 @pass_options
-def up(opts: Options, names: tuple[str, ...], detach: bool, wait: bool, no_deps: bool,
+def up(opts: Options, names: tuple[str, ...], detach: bool, wait: bool, no_deps: bool, no_setup: bool,
        timeout: float | None) -> None:
     """Start the stack (or the named services and their dependencies)."""
+    from datetime import UTC, datetime
+
+    click.get_current_context().meta["devstack.began"] = datetime.now(UTC)
     stack = opts.stack()
     wanted = opts.names(names)
     wait_s = timeout
     detach = detach or wait  # as docker compose: --wait means detached, waiting for health
+    setup = not no_setup
     paths = opts.paths()
     if client.ping(paths.socket) is not None:
-        leave(_join_running(paths, stack, wanted, no_deps, wait_s))
+        leave(_join_running(paths, stack, wanted, no_deps, wait_s, setup))
     if detach:
-        leave(_up_detached(paths, stack, wanted, no_deps, wait_s))
+        leave(_up_detached(paths, stack, wanted, no_deps, wait_s, setup))
     from devstack.engine.app import App
     from devstack.errors import AlreadyRunning
 
     try:
-        code = App(stack, wanted, no_deps, foreground=True, colour=opts.colour()).run()
+        code = App(stack, wanted, no_deps, foreground=True, colour=opts.colour(), setup=setup).run()
     except AlreadyRunning:
-        code = _join_running(paths, stack, wanted, no_deps, wait_s)
+        code = _join_running(paths, stack, wanted, no_deps, wait_s, setup)
     leave(code)
 
 
@@ -57,6 +63,7 @@ def _wait_and_report(paths: StatePaths, names: list[str], wait_s: float | None) 
     result = client.call(paths.socket, "wait", io_timeout=None if wait_s is None else wait_s + 10,
                          names=names, timeout=wait_s)
     data = result["status"]
+    _say_setups(paths)
     click.echo(status_table(data))
     if not result["settled"]:
         click.echo(f"Not every service was up after {wait_s:g} s; see `devstack logs` for why.", err=True)
@@ -64,11 +71,24 @@ def _wait_and_report(paths: StatePaths, names: list[str], wait_s: float | None) 
     return 0 if stack_ok(data, names) else 1
 
 
+def _say_setups(paths: StatePaths) -> None:
+    """The setups this `up` ran first, as the supervisor's event lines said them: `up -d` shows
+    no events, and a first start that took a minute of `npm ci` should say why."""
+    began = click.get_current_context().meta.get("devstack.began")
+    if began is None:
+        return
+    from devstack.logs.reader import tail
+
+    for record in tail(paths.log_dir, ["devstack"], 200, began):
+        if "its setup" in record.text or "setup done in" in record.text:
+            click.echo(record.text, err=True)
+
+
 def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
-                  wait_s: float | None) -> int:
+                  wait_s: float | None, setup: bool = True) -> int:
     try:  # the stack file as it is now: changed services restarted, new ones started, …
         result = client.call(paths.socket, "apply", io_timeout=None, file=str(stack.source),
-                             procfile=stack.from_procfile, names=wanted, no_deps=no_deps)
+                             procfile=stack.from_procfile, names=wanted, no_deps=no_deps, setup=setup)
     except UsageError as exc:
         if "unknown verb" not in str(exc):
             raise
@@ -83,12 +103,13 @@ def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_dep
 
 
 def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
-                 wait_s: float | None) -> int:
+                 wait_s: float | None, setup: bool = True) -> int:
     from devstack.engine.app import detached_main
     from devstack.engine.background import fork_supervisor
 
     paths.make_private_dirs()
-    pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps), stack.root, paths.supervisor_out)
+    pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps, setup), stack.root,
+                          paths.supervisor_out)
     deadline = time.monotonic() + 30
     code: int | None = None  # our child's exit code, once it has ended
     while (answering := client.ping(paths.socket, timeout=1.0)) is None:
@@ -109,7 +130,7 @@ def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps
         # outlives this command even briefly, then ask the winner to start what we wanted.
         if code is None:
             _reap(pid, timeout=10.0)
-        return _join_running(paths, stack, wanted, no_deps, wait_s)
+        return _join_running(paths, stack, wanted, no_deps, wait_s, setup)
     return _wait_and_report(paths, _started_names(stack, wanted, no_deps), wait_s)
 
 

@@ -30,7 +30,8 @@ class Engine(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
-    def start(self, names: list[str] | None = None, no_deps: bool = False) -> list[str]: ...
+    def start(self, names: list[str] | None = None, no_deps: bool = False,
+              setup: bool | None = None) -> list[str]: ...
 
     async def stop(self, names: list[str], timeout: float | None = None) -> None: ...
 
@@ -41,7 +42,7 @@ class Engine(Protocol):
     async def wait(self, names: list[str] | None, timeout: float | None, quiet: bool = False) -> bool: ...
 
     async def apply(self, stack: StackSpec, names: list[str] | None = None,
-                    no_deps: bool = False) -> dict[str, Any]: ...
+                    no_deps: bool = False, setup: bool | None = None) -> dict[str, Any]: ...
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -158,7 +159,8 @@ class ControlServer:
 
     async def _start(self, args: dict[str, Any]) -> Any:
         names = protocol.names_arg(args)
-        started = self.supervisor.start(names or None, no_deps=bool(args.get("no_deps")))
+        started = self.supervisor.start(names or None, no_deps=bool(args.get("no_deps")),
+                                        setup=_setup_arg(args))
         return {"started": started}
 
     async def _stop(self, args: dict[str, Any]) -> Any:
@@ -189,8 +191,15 @@ class ControlServer:
         stack = find_stack(path.parent, procfile=path) if args.get("procfile") else \
             find_stack(path.parent, file=path)
         names = protocol.names_arg(args)
-        return await self.supervisor.apply(stack, names or None, no_deps=bool(args.get("no_deps")))
+        return await self.supervisor.apply(stack, names or None, no_deps=bool(args.get("no_deps")),
+                                           setup=_setup_arg(args))
 
     async def _down(self, args: dict[str, Any]) -> Any:
         await self._on_down()
         return {"pid": os.getpid()}
+
+
+def _setup_arg(args: dict[str, Any]) -> bool | None:
+    """`setup`: false for `up --no-setup`; absent (None) keeps each service's last choice."""
+    setup = args.get("setup")
+    return None if setup is None else bool(setup)

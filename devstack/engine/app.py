@@ -67,8 +67,9 @@ class App:
     """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
 
     def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool,
-                 colour: bool = False) -> None:
+                 colour: bool = False, setup: bool = True) -> None:
         self.stack = stack
+        self.setup = setup  # run setups that never ran before the first starts (`--no-setup`: no)
         self.names = names
         self.no_deps = no_deps
         self.foreground = foreground
@@ -131,7 +132,7 @@ class App:
         hub.event(f"supervisor {os.getpid()} running {self.stack.name} from {source}; "
                   f"control socket {self.paths.socket}")
         try:
-            supervisor.start(self.names or None, self.no_deps)
+            supervisor.start(self.names or None, self.no_deps, setup=self.setup)
             await supervisor.done.wait()
         finally:
             await server.close()
@@ -167,11 +168,11 @@ class App:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
-def detached_main(stack: StackSpec, names: list[str], no_deps: bool) -> int:
+def detached_main(stack: StackSpec, names: list[str], no_deps: bool, setup: bool = True) -> int:
     """Entry point of the background supervisor process started by `up -d`."""
     with contextlib.suppress(OSError):
         os.setsid()
     try:
-        return App(stack, names, no_deps, foreground=False).run()
+        return App(stack, names, no_deps, foreground=False, setup=setup).run()
     except AlreadyRunning:
         return EXIT_LOST_RACE

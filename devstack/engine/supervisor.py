@@ -59,8 +59,10 @@ class Supervisor:
 
     # ------------------------------------------------------------------ API
 
-    def start(self, names: list[str] | None = None, no_deps: bool = False) -> list[str]:
-        """Start the named services (default all) and, unless no_deps, their dependencies."""
+    def start(self, names: list[str] | None = None, no_deps: bool = False,
+              setup: bool | None = None) -> list[str]:
+        """Start the named services (default all) and, unless no_deps, their dependencies;
+        `setup`: whether a setup that never ran runs first (None: as at their last start)."""
         if self.shutting_down:
             raise UsageError("the stack is shutting down; run `devstack up` again once it has stopped")
         wanted = self.check_names(names) if names else list(self.services)
@@ -68,7 +70,7 @@ class Supervisor:
         started = []
         for name in self.stack.start_order():
             if name in order and not self.services[name].running:
-                self.services[name].start(wait_for_deps=not no_deps)
+                self.services[name].start(wait_for_deps=not no_deps, setup=setup)
                 started.append(name)
         return started
 
@@ -115,7 +117,7 @@ class Supervisor:
         return True
 
     async def apply(self, stack: StackSpec, names: list[str] | None = None,
-                    no_deps: bool = False) -> dict[str, Any]:
+                    no_deps: bool = False, setup: bool | None = None) -> dict[str, Any]:
         """Run the stack as `stack` (a new reading of its file) describes it: changed services
         restarted with their new definition, new ones started, removed ones stopped, the others
         untouched; then start what `names` asks for, as `start` does. Returns one line per
@@ -134,8 +136,8 @@ class Supervisor:
             self._adopt(stack, changes)
             again = [n for n in stack.start_order() if n in was_running]
             for name in again:
-                self.services[name].start(wait_for_deps=True)
-            started = self.start(names, no_deps)
+                self.services[name].start(wait_for_deps=True, setup=setup)
+            started = self.start(names, no_deps, setup)
             return {"changes": change_lines(stack, changes, was_running, set(again) | set(started)),
                     "started": [*again, *started]}
 
