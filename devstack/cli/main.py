@@ -1,5 +1,5 @@
 """The `devstack` command line: finds the stack, talks to the supervisor, renders, and is the only
-place that prints errors and picks exit codes (SPEC: 0 ok, 1 a service failed, 2 usage/config,
+place that prints errors and picks exit codes (docs/status.md: 0 ok, 1 a service failed, 2 usage/config,
 3 no supervisor). One module per command or command family registers on the group (group.py);
 heavy modules (asyncio machinery, h11, psutil) are imported only by the commands that need
 them, so `status` answers fast.

@@ -58,7 +58,8 @@ def status_table(data: dict[str, Any]) -> str:
 
 
 def stack_ok(data: dict[str, Any], names: list[str] | None = None) -> bool:
-    """SPEC's exit-0 rule: every non-optional (named) service is healthy, running, or exited cleanly."""
+    """The exit-0 rule of docs/status.md: every non-optional (named) service is healthy, running,
+    or exited cleanly."""
     for svc in data.get("services", []):
         if names and svc["name"] not in names:
             continue

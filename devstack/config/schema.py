@@ -65,7 +65,7 @@ SERVICE: dict[str, Key] = {
                    "directly. The first word is looked up on the service's PATH, its venv first."),
     "cwd": Key(_STRING, "path", "The folder the service runs in, relative to the folder of stack.toml. "
                "venv, env_file and a relative command are relative to it.", '"."', "."),
-    "venv": Key({"oneOf": [_STRING, {"const": False}]}, "path or false",
+    "venv": Key({"oneOf": [_STRING, {"enum": [False]}]}, "path or false",
                 "The Python virtualenv to activate, relative to cwd: its bin/ first on PATH, VIRTUAL_ENV "
                 "set, PYTHONHOME unset. Without it, `venv/` or `.venv/` in cwd is used when it holds "
                 "pyvenv.cfg; `false` turns that off.", "found in cwd"),
@@ -177,10 +177,11 @@ def _table(keys: Mapping[str, Key], known: Sequence[str], where: str, **more: An
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of stack.toml (draft 2020-12)."""
     kinds = [kind.value for kind in ProbeKind]
-    health = _table(HEALTH, HEALTH_KEYS, "health",
-                    # exactly one probe kind; the http-only keys only with http
-                    oneOf=[{"required": [kind]} for kind in kinds],
-                    dependentRequired={name: ["http"] for name in HTTP_ONLY_KEYS})
+    # Exactly one probe kind, and the http-only keys only with http: written with keywords every
+    # draft knows (Taplo's validator is not a 2020-12 one), not dependentRequired.
+    http_only = {"not": {"anyOf": [{"required": [name]} for name in HTTP_ONLY_KEYS]}}
+    health = _table(HEALTH, HEALTH_KEYS, "health", oneOf=[{"required": [kind]} for kind in kinds],
+                    anyOf=[{"required": ["http"]}, http_only])
     return {
         "$schema": DRAFT,
         "title": "devstack stack.toml",

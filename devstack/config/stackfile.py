@@ -53,7 +53,7 @@ SERVICE_KEYS = (
     "stop_timeout", "setup", "optional",
 )  # fmt: skip
 
-# Defaults come from the specs themselves so that SPEC's defaults live in one place.
+# Defaults come from the specs themselves so that the documented defaults live in one place.
 _SERVICE_DEFAULTS = ServiceSpec(name="", command="", cwd=Path("/"))
 
 

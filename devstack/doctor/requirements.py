@@ -1,6 +1,6 @@
 """Whether a requirements file is satisfied in a venv, read from the venv's own metadata.
 
-This module owns the `requirements` pre-flight check's knowledge (SPEC.md "Pre-flight
+This module owns the `requirements` pre-flight check's knowledge (docs/diagnosis.md "Pre-flight
 checks"): reading a pip requirements file the way pip reads it (comments, line
 continuations, `-r` includes, options lines, per-requirement options such as
 `--hash`), finding the distributions installed in a venv from its site-packages

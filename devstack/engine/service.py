@@ -342,7 +342,7 @@ class Service:
                 peer = self.peers[dep]
                 if peer.state == State.FAILED:
                     if peer.spec.optional:
-                        continue  # an optional service's failure never stops the others (SPEC)
+                        continue  # an optional service's failure never stops the others
                     return True, f"dependency {dep} failed"
                 if condition == Condition.COMPLETED:
                     met &= peer.state == State.EXITED

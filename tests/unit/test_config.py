@@ -582,7 +582,7 @@ setup = "npm ci"
 depends_on = { core-api = "healthy", ai-api = "started" }
 port = 5173
 health = { http = "http://localhost:5173/" }
-"""  # noqa: E501 - as SPEC.md writes it
+"""  # noqa: E501 - the reference stack, long lines and all
 
 
 def test_the_spec_example(tmp_path: Path) -> None:
@@ -636,7 +636,7 @@ def test_every_key_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         command = ["python", "-m", "api"]
         cwd = "apps/api/../api"
         venv = "~/venvs/api"
-        env_file = [".env", "../shared.env"]
+        env_file = [".env", "../common.env"]
         env = { NAME = "api", WORKERS = 4, RATIO = 0.5, DEBUG = true, QUIET = false }
         required_env = ["DATABASE_URL"]
         port = 8001
@@ -660,7 +660,7 @@ def test_every_key_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         command=("python", "-m", "api"),
         cwd=cwd,
         venv=tmp_path / "home" / "venvs" / "api",
-        env_files=(cwd / ".env", tmp_path.resolve() / "apps" / "shared.env"),
+        env_files=(cwd / ".env", tmp_path.resolve() / "apps" / "common.env"),
         env={"NAME": "api", "WORKERS": "4", "RATIO": "0.5", "DEBUG": "true", "QUIET": "false"},
         required_env=("DATABASE_URL",),
         port=8001,
