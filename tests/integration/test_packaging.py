@@ -67,10 +67,12 @@ def test_the_sdist_and_wheel_install_and_run_the_readme_walk(tmp_path: Path, no_
         metadata = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
         meta = Parser().parsestr(whl.read(metadata).decode())
         assert any(n.endswith(".dist-info/licenses/LICENSE") for n in whl.namelist())
+    classifiers = meta.get_all("Classifier") or []
+    requires = meta.get_all("Requires-Dist") or []
     assert meta["License-Expression"] == "MIT"
-    assert "Operating System :: POSIX" in meta.get_all("Classifier")
-    assert "Programming Language :: Python :: 3.11" in meta.get_all("Classifier")
-    assert not [r for r in meta.get_all("Requires-Dist") if r.startswith("setproctitle") and "extra" not in r]
+    assert "Operating System :: POSIX" in classifiers
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    assert not [r for r in requires if r.startswith("setproctitle") and "extra" not in r]
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
