@@ -5,6 +5,10 @@ refuses; a start that fails in a way no restart can change is not retried."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 from tests.support.harness import PY, Stack, q
 
@@ -119,3 +123,31 @@ backoff = "50ms"
     events = (stack.root / ".devstack" / "logs" / "devstack.log").read_text()
     assert events.count("typo started") == 1
     assert "not restarting: a restart would fail the same way" in events
+
+
+def test_doctor_on_a_fresh_clone_of_the_demo_names_every_setup_to_run(tmp_path: Path) -> None:
+    """The demo as a fresh clone has it (the files git tracks): no build, no node_modules, no venv,
+    no database; doctor says so for each, with `devstack setup NAME` as the fix, not "ok"."""
+    repo = Path(__file__).resolve().parents[2]
+    files = subprocess.run(["git", "ls-files", "stack.toml", "demo"], cwd=repo, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, tmp_path / name)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    doctor = subprocess.run([PY, "-m", "devstack", "doctor"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert doctor.returncode == 1, doctor
+    blocks: dict[str, str] = {}  # service → its block: a name line, then indented findings
+    for line in doctor.stdout.splitlines():
+        if line and not line.startswith(" "):
+            name = line
+        blocks[name] = blocks.get(name, "") + line + "\n"
+    assert "its setup has not run yet (no record of it)" in blocks["postgres"]
+    assert "demo/core-api/target/app/core-api.jar does not exist: the project has not been built" \
+        in blocks["core-api"]
+    assert "venv demo/ai-api/venv does not exist" in blocks["ai-api"]
+    assert "demo/frontend/node_modules has not been installed (npm ci never ran)" in blocks["frontend"]
+    for name in ("postgres", "core-api", "frontend"):
+        assert f"fix: devstack setup {name}" in blocks[name], blocks[name]
+        assert " ok" not in blocks[name].split("\n", 1)[0]
