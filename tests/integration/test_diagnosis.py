@@ -226,6 +226,25 @@ max_restarts = 0
 
 
 @needs_node
+def test_an_engine_strict_install_names_the_node_it_ran(stack: Stack) -> None:
+    """`devstack setup` whose npm refuses the project's engines (EBADENGINE): the same reason."""
+    app(stack, "web", {"package.json": '{"private": true, "engines": {"node": ">=99"}}\n',
+                       ".npmrc": "engine-strict=true\n"})
+    stack.toml("""
+[services.web]
+cwd = "web"
+command = "npm run dev"
+setup = "npm install --no-audit --no-fund"
+""")
+    r = stack.run("setup", "web", timeout=120)
+    assert r.code != 0
+    version = subprocess.run([str(NODE), "--version"], capture_output=True, text=True,
+                             check=True).stdout.strip().lstrip("v")
+    assert (f"setup of web failed with exit code {r.code}: web runs Node {version} ({NODE}), but "
+            "package.json's engines needs Node >=99 (npm's engine-strict): ") in r.err, r.text
+
+
+@needs_node
 def test_a_tool_that_is_not_installed_names_the_install(stack: Stack) -> None:
     """node_modules is there (an install ran) but vite is not in it, as after adding it to package.json
     without installing: a missing node_modules is the pre-flight check's to name, before the start."""

@@ -5,6 +5,7 @@ spells them), find a neighbouring line, and name a port's holder.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -80,6 +81,16 @@ def index_of(match: re.Match[str], lines: list[str]) -> int:
         if lines[i] == match.string:
             return i
     return len(lines)
+
+
+def read_json(path: Path) -> dict[str, object] | None:
+    """A JSON object file (package.json), read as read_head does; None when absent or not one."""
+    text = read_head(path)
+    try:
+        data = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def holder_of(port: int, ctx: Context) -> str:

@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
-from devstack.doctor.signatures.base import Context, index_of, read_head
+from devstack.doctor.signatures.base import Context, index_of, read_head, read_json
 from devstack.text.lines import one_line
 
 Version3 = tuple[int, int, int]
@@ -211,12 +211,8 @@ def _engines(ctx: Context, near: list[str]) -> list[tuple[str, str]]:
             folders.append(Path(inside.group("dir")))
     folders.append(ctx.cwd)
     for folder in dict.fromkeys(folders):
-        text = read_head(folder / "package.json")
-        try:
-            manifest = json.loads(text) if text else None
-        except ValueError:
-            manifest = None
-        if not isinstance(manifest, dict):
+        manifest = read_json(folder / "package.json")
+        if manifest is None:
             continue
         engines = manifest.get("engines")
         need = engines.get("node") if isinstance(engines, dict) else None

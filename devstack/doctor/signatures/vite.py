@@ -10,11 +10,10 @@ location in a box drawn under it.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Final
 
-from devstack.doctor.signatures.base import Context, index_of, place, read_head, stack_path
+from devstack.doctor.signatures.base import Context, index_of, place, read_json, stack_path
 
 _STARTING: Final = re.compile(r"^error when starting (?:dev server|preview server|build):?$")
 _CONFIG_IMPORT: Final = re.compile(
@@ -45,15 +44,10 @@ def install_command(ctx: Context) -> tuple[str, str]:
 
 def declared(ctx: Context, package: str) -> bool:
     """`package` is among package.json's dependencies (then an install, not an add, fixes it)."""
-    text = read_head(ctx.cwd / "package.json")
-    try:
-        manifest = json.loads(text) if text else None
-    except ValueError:
-        return False
-    if not isinstance(manifest, dict):
-        return False
-    return any(isinstance(manifest.get(section), dict) and package in manifest[section]
-               for section in ("dependencies", "devDependencies", "optionalDependencies"))
+    manifest = read_json(ctx.cwd / "package.json") or {}
+    return any(isinstance(deps, dict) and package in deps
+               for deps in (manifest.get(section) for section in
+                            ("dependencies", "devDependencies", "optionalDependencies")))
 
 
 def vite_config(match: re.Match[str], ctx: Context, lines: list[str]) -> str:
