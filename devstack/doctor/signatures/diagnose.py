@@ -18,10 +18,16 @@ ones: for one line, the first row in table order that matches is used), and a ca
 tests/unit/test_signatures.py.
 
 Explanations show paths relative to the stack folder (what `cwd`/`venv` in stack.toml
-take), name the holder of a port through the injected `Context.port_holder` (so unit
-tests need no real port), and only look at the file system for uvicorn's "Could not
-import module" and Python's missing modules (where is main.py, is the missing module
-this stack's own code), with bounded walks.
+take), name the holder of a port and the process behind a pid through the injected
+`Context.port_holder` and `Context.process` (so unit tests need no real port or process), and
+do only bounded, cheap work beyond the output: walks of the service's and the stack's folders
+(where is main.py, package.json, the entry file), the head of a few files (the module uvicorn
+names, package.json and its engines, pyproject.toml, .env.example's names, pyvenv.cfg) and one
+`node --version`. A row may decline a line (its explanation returns None); the next row, then
+an earlier line, is tried.
+
+`last_words` is the fallback for a crash no row explains: the message line of the stack trace
+the output ends with (trace.py).
 """
 
 from __future__ import annotations
