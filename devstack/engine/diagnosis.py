@@ -30,7 +30,8 @@ class Diagnostics(Protocol):
         starting."""
 
     async def crashed(self, spec: ServiceSpec, lines: list[str], peers: Mapping[str, Peer]) -> str | None:
-        """Why its process died, from its last output lines."""
+        """Why its process died, from its last output lines: a known cause with its fix, else the
+        message of the stack trace the output ends with."""
 
     async def impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
         """After a passing probe: "port 8001 is answered by pid N …, not by api" when another
@@ -103,6 +104,7 @@ class StackDiagnostics:
         if reason or alive:
             return reason
         # ~4 ms of imports and patterns: only once something failed
-        from devstack.doctor.signatures.diagnose import context_for, diagnose
+        from devstack.doctor.signatures.diagnose import context_for, diagnose, last_words
 
-        return diagnose(lines, context_for(self.stack, spec, env))
+        # No known signature: the message of the trace it died with, never a frame or a pointer.
+        return diagnose(lines, context_for(self.stack, spec, env)) or last_words(lines)
