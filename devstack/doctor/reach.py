@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from devstack.doctor.peers import Peer
 from devstack.env.layers import EnvVar, Layer, ServiceEnv
 from devstack.text.places import shown
 
@@ -93,17 +94,6 @@ _NO_ROLE: Final = re.compile(r'role "(?P<user>[^"]+)" does not exist')
 # A state as a sentence says it ("postgres is in backoff").
 _STATE_WORDS: Final = {"backoff": "in backoff (restarting after a crash)",
                        "pending": "pending (waiting for its own dependencies)"}
-
-
-@dataclass(frozen=True)
-class Peer:
-    """Another service of the stack, as a diagnosis sees it: a snapshot, not the live service."""
-
-    name: str
-    port: int | None
-    state: str  # SPEC's state name
-    error: str | None = None  # its own one-line reason, when it has one
-    setup: str | None = None  # its setup command: where the stack creates users and databases
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.doctor import checks, listeners
-from devstack.doctor.reach import Peer, addresses_in, database_reason, reach_reason
+from devstack.doctor.peers import Peer
 from devstack.env.layers import build_env
 from devstack.probes.target import probe_target
 from devstack.process import spawn
@@ -96,6 +96,9 @@ class StackDiagnostics:
                         probe_error: str | None) -> str | None:
         """The other services first (a database that is not up explains a refusal better than the
         refusal does), then the known signatures of the service's own output."""
+        # ~10 ms of patterns to compile: loaded once something failed, not before the first start
+        from devstack.doctor.reach import addresses_in, database_reason, reach_reason
+
         env = build_env(self.stack, spec, self.os_env)
         addresses = addresses_in(env, self.stack.root)
         depends = {name: str(condition) for name, condition in spec.depends_on.items()}

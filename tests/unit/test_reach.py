@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from devstack.config.specs import Condition, ServiceSpec, StackSpec
-from devstack.doctor.reach import Peer, addresses_in, database_reason, reach_reason
+from devstack.doctor.peers import Peer
+from devstack.doctor.reach import addresses_in, database_reason, reach_reason
 from devstack.env.layers import build_env
 from tests.unit.test_signatures import load
 
