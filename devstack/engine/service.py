@@ -15,7 +15,7 @@ from pathlib import Path
 
 from devstack.config.durations import format_duration
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
-from devstack.doctor.reach import Peer
+from devstack.doctor.peers import Peer
 from devstack.doctor.setups import setup_text, write_record
 from devstack.engine import policy
 from devstack.engine.clock import Clock
