@@ -183,6 +183,32 @@ def test_no_datasource_names_the_variable_and_where_to_set_it(stack: Stack, jar:
     assert "in [services.core-api.env] of stack.toml or in .env" in error, error
 
 
+def test_application_failed_to_start_is_told_by_its_description_and_action(stack: Stack, jar: Path) -> None:
+    """Spring's own failure report: a port that is not a number. Said from stack.toml, the value is
+    shown; read from a .env file, it is not."""
+    spring_stack(stack, jar, env={"SERVER_PORT": "eighty"})
+    assert stack.run("up", "-d", timeout=180).code == 1
+    error = wait_until(lambda: stack.service("core-api")["health"]["error"], 120, "a reason")
+    assert error == ("Invalid value 'eighty' for configuration property 'server.port' (originating from "
+                     "'System Environment Property \"SERVER_PORT\"'). Validation failed for the following "
+                     "reason: Failed to convert to type java.lang.Integer Action: Review the value of the "
+                     "property with the provided reason."), error
+    stack.run("down")
+
+    stack.write(".env", "SERVER_PORT=port-8d1f\n")
+    stack.toml(f"""
+[services.core-api]
+command = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", {q(str(jar))}]
+env_file = ".env"
+max_restarts = 1
+health = {{ tcp = "127.0.0.1:{free_port()}", start_period = "120s" }}
+""")
+    assert stack.run("up", "-d", timeout=180).code == 1
+    error = wait_until(lambda: stack.service("core-api")["health"]["error"], 120, "a reason")
+    assert error.startswith("Invalid value "), error
+    assert "8d1f" not in error and "8d1f" not in stack.run("status", "--json").out
+
+
 def test_a_maven_build_that_fails_in_setup_is_told_by_its_first_error(stack: Stack) -> None:
     app = stack.root / "core-api"
     app.mkdir()
