@@ -414,6 +414,15 @@ CASES = [
         "SPRING_DATASOURCE_PASSWORD) in [services.core-api.env] of stack.toml or in java/.env, or "
         "spring.datasource.url in application.properties",
     ),
+    Case(
+        "spring_bad_property.txt",
+        "SERVER_PORT=eighty java -jar target/app/core-api.jar",
+        "core-api",
+        "Invalid value 'eighty' for configuration property 'server.port' (originating from 'System "
+        "Environment Property \"SERVER_PORT\"'). Validation failed for the following reason: Failed to "
+        "convert to type java.lang.Integer Action: Review the value of the property with the provided "
+        "reason.",
+    ),
     # Maven 3.8.7 (the setup of the demo's Core API)
     Case(
         "maven_compile_error.txt",
