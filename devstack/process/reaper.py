@@ -80,6 +80,10 @@ class Reaper:
         self._rescan: asyncio.TimerHandle | None = None
         self.active = False  # the subreaper is on
 
+    def know_ports(self, ports: Mapping[str, int]) -> None:
+        """The ports again, from a stack.toml edited while the stack runs (`up` again)."""
+        self._ports = dict(ports)
+
     # ------------------------------------------------------------------ lifecycle
 
     def install(self) -> str | None:
