@@ -32,7 +32,7 @@ def doctor(opts: Options, names: tuple[str, ...]) -> None:
 
 
 def os_env() -> dict[str, str]:
-    from devstack.process.spawn import TAG_VAR
+    from devstack.process.tree import TAG_VAR
 
     env = dict(os.environ)
     env.pop(TAG_VAR, None)  # a devstack child running devstack must not tag as its parent

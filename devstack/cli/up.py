@@ -169,18 +169,18 @@ def down(opts: Options) -> None:
         click.echo(f"stack {name} is down.")
     except NotRunning:
         click.echo(f"no supervisor is running for {name}.")
-    # devstack.spawn, not devstack.app: the sweep needs psutil, not the whole supervisor.
+    # process.leftovers, not engine.app: the sweep needs psutil, not the whole supervisor.
     from devstack.control.paths import stack_id
-    from devstack.process.spawn import stop_leftovers
+    from devstack.process.leftovers import stop_leftovers
 
-    stop_leftovers(f"{stack_id(root)}/", lambda text: click.echo(text, err=True))
+    stop_leftovers(f"{stack_id(root)}/", lambda text: click.echo(text, err=True), paths.adopted)
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
     """Until the supervisor has exited; its zombie counts as gone (a lazy init may reap it late)."""
     import psutil
 
-    from devstack.process.spawn import wait_gone
+    from devstack.process.tree import wait_gone
 
     with contextlib.suppress(psutil.Error):
         wait_gone([psutil.Process(pid)], timeout)

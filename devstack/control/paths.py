@@ -46,6 +46,11 @@ class StatePaths(NamedTuple):
         return cls(state_dir=state, run_dir=run, log_dir=state / "logs", lock=run / "supervisor.lock",
                    info=run / "supervisor.json", socket=socket, supervisor_out=state / "supervisor.out")
 
+    @property
+    def adopted(self) -> Path:
+        """The supervisor's record of the processes it adopted (process/leftovers.py)."""
+        return self.run_dir / "adopted"
+
     def make_private_dirs(self) -> None:
         """Create the state folders, or take over the ones we own: logs writable by us alone, the
         run folder (and a fallback socket folder) 0700. A folder that is a symlink or belongs to

@@ -5,7 +5,8 @@ runs `check_service` before a service's first start and fails the service with
 `blocking_error` when there is one. Each check family has its module: cwd, venv, executable,
 packages (requirements.txt), envfiles (env files, their example's keys, required_env), setup
 (what setup builds is there and current), jvm (a new enough Java), port and localhost;
-findings.py holds what they share.
+findings.py holds what they share. `daemon` warns of a command known to put its program in the
+background; `containment`, once per stack, of a machine without a child subreaper.
 
 Checks never print and never raise for a problem in the user's project. A value from a
 .env file never enters a finding: checks speak of names, paths and packages only, and
@@ -18,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.doctor.containment import check_containment
 from devstack.doctor.cwd import check_cwd
+from devstack.doctor.daemons import check_daemonizer
 from devstack.doctor.envfiles import check_env_files, check_env_keys, check_required_env, check_stack_env_file
 from devstack.doctor.executable import check_executable
 from devstack.doctor.findings import Context, Finding, Severity
@@ -49,6 +52,7 @@ def _service_checks(ctx: Context, port_owner: PortOwner) -> list[Finding]:
         *check_required_env(ctx),
         *check_setup(ctx),
         *check_java(ctx),
+        *check_daemonizer(ctx),
         *check_port(ctx, port_owner),
     ]
 
@@ -87,7 +91,7 @@ def check_stack(
         findings += _service_checks(ctx, owner)
     if first is not None:
         findings += check_stack_env_file(first, None)
-    return findings + check_localhost(stack, resolve)
+    return findings + check_localhost(stack, resolve) + check_containment()
 
 
 def blocking_error(findings: list[Finding]) -> str | None:

@@ -18,7 +18,7 @@ import psutil
 from devstack.probes.addresses import show
 from devstack.probes.target import Target
 from devstack.process.ports import listeners, listening_sockets, socket_fds, still_held
-from devstack.process.spawn import describe, tag_of, tree
+from devstack.process.tree import describe, tag_of
 
 
 def _listening(procs: Iterable[psutil.Process]) -> list[tuple[str, int]]:
@@ -32,9 +32,13 @@ def _listening(procs: Iterable[psutil.Process]) -> list[tuple[str, int]]:
     return sorted(set(found))
 
 
-def tree_listeners(pid: int) -> list[tuple[str, int]]:
-    """(ip, port) of every listening TCP socket of the process and its descendants."""
-    return _listening(tree(pid))
+def tree_listeners(pids: Iterable[int]) -> list[tuple[str, int]]:
+    """(ip, port) of every listening TCP socket of the processes (a service's, see Child.pids)."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    return _listening(procs)
 
 
 def _family(host: str) -> int | None:

@@ -27,7 +27,10 @@ from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
 from devstack.logs.terminal import TerminalSink
 from devstack.probes import run as probes
-from devstack.process import spawn
+from devstack.probes.target import probe_target
+from devstack.process import leftovers, spawn
+from devstack.process.reaper import Reaper
+from devstack.process.tree import TAG_VAR
 
 
 class Lock:
@@ -59,8 +62,9 @@ class Lock:
 
 
 def stop_leftovers(root: Path, say: Callable[[str], None]) -> None:
-    """Stop processes that a previous supervisor of this stack started and left behind."""
-    spawn.stop_leftovers(f"{stack_id(root)}/", say)
+    """Stop processes that a previous supervisor of this stack started and left behind: tagged,
+    or named by its record of adopted processes."""
+    leftovers.stop_leftovers(f"{stack_id(root)}/", say, StatePaths.of(root).adopted)
 
 
 class App:
@@ -77,7 +81,7 @@ class App:
         self.paths = StatePaths.of(stack.root)
         self.exit_code = 0
         self.os_env = dict(os.environ)
-        self.os_env.pop(spawn.TAG_VAR, None)
+        self.os_env.pop(TAG_VAR, None)
         self.redactor = Redactor()
         self._signals = 0
         self._shutdown_task: asyncio.Task[None] | None = None
@@ -106,8 +110,20 @@ class App:
 
         return build
 
+    def _ports(self, stack: StackSpec) -> dict[str, int]:
+        """Each service's tag → the port it declares or its probe dials: the subreaper claims an
+        adopted process no other sign names by the port it holds."""
+        ports = {}
+        for name, spec in stack.services.items():
+            target = probe_target(spec.health) if spec.health else None
+            port = spec.port or (target.port if target else None)
+            if port:
+                ports[f"{self._tag_prefix}{name}"] = port
+        return ports
+
     async def _main(self) -> int:
-        spawn.install_child_watcher()
+        reaper = Reaper(self._ports(self.stack), self.paths.adopted)
+        no_subreaper = reaper.install()
         colour = self.colour
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None
@@ -115,14 +131,18 @@ class App:
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
-        diagnostics = StackDiagnostics(self.stack, self.os_env, self._tag_prefix)
+        if no_subreaper:
+            hub.event(f"no child subreaper ({no_subreaper}): a process that leaves its service "
+                      "is found by its environment tag only")
+        diagnostics = StackDiagnostics(self.stack, self.os_env, self._tag_prefix, reaper.family)
 
         def adopt(stack: StackSpec) -> None:  # `up` after an edit: the new definition everywhere
             self.stack = diagnostics.stack = stack
             self._learn_secrets(stack)
+            reaper.know_ports(self._ports(stack))
 
-        supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
-                                probe=probes.run_probe, build_env=self._env_builder(colour),
+        supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(reaper),
+                                hub=hub, probe=probes.run_probe, build_env=self._env_builder(colour),
                                 doctor=diagnostics, tag_prefix=self._tag_prefix, on_stack=adopt)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()
@@ -134,7 +154,11 @@ class App:
         try:
             supervisor.start(self.names or None, self.no_deps, setup=self.setup)
             await supervisor.done.wait()
+            # Every service stopped with what was adopted for it; what no service claimed is the
+            # stack's, and goes with it.
+            await reaper.stop_adopted(2.0 if self._signals < 2 else 0.0, asyncio.sleep)
         finally:
+            reaper.close()
             await server.close()
             hub.close()
         return self.exit_code

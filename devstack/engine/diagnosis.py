@@ -13,7 +13,7 @@ instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -24,7 +24,7 @@ from devstack.doctor.peers import Peer
 from devstack.doctor.setup import setup_reason
 from devstack.env.layers import build_env
 from devstack.probes.target import probe_target
-from devstack.process import spawn
+from devstack.process.tree import tree_pids
 
 
 class Diagnostics(Protocol):
@@ -53,10 +53,12 @@ class Diagnostics(Protocol):
 class StackDiagnostics:
     """The real answers, for one supervisor run."""
 
-    def __init__(self, stack: StackSpec, os_env: Mapping[str, str], tag_prefix: str) -> None:
+    def __init__(self, stack: StackSpec, os_env: Mapping[str, str], tag_prefix: str,
+                 family: Callable[[int], set[int]] = tree_pids) -> None:
         self.stack = stack
         self.os_env = os_env
         self.tag_prefix = tag_prefix
+        self.family = family  # a main process → every process of its service (the reaper's answer)
         # per service: (the run's root pid, its sockets that served the probe; see impostor())
         self._own_sockets: dict[str, tuple[int | None, listeners.KnownSockets]] = {}
         # The checks read files, run the venv's python and scan sockets: off the event loop, on
@@ -93,14 +95,14 @@ class StackDiagnostics:
             self._own_sockets[spec.name] = (pid, known)
         if listeners.still_holds(known):
             return None  # the usual answer, without a tree walk or a thread hop: this runs at every probe
-        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, spawn.tree_pids(pid),
+        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, self.family(pid),
                                        started_at, known, self.tag_prefix + spec.name)
 
     async def probe_failed(self, spec: ServiceSpec, pid: int, lines: list[str], error: str | None,
                            peers: Mapping[str, Peer]) -> str | None:
         target = probe_target(spec.health) if spec.health else None
         if target is not None:
-            listening = await asyncio.to_thread(listeners.tree_listeners, pid)
+            listening = await asyncio.to_thread(listeners.tree_listeners, self.family(pid))
             mismatch = listeners.explain_mismatch(spec.name, target, listening)
             if mismatch:
                 return mismatch

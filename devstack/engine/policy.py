@@ -15,6 +15,9 @@ from devstack.engine.states import State
 STABLE_AFTER = 30.0
 # Without a probe, a process that stays alive this long is `running`.
 ALIVE_WINDOW = 1.0
+# After a service's main process exits, how long what it started may take to end by itself
+# before it counts as left behind (a pipeline's last reader, a child finishing its write).
+LEFT_BEHIND_GRACE = 0.25
 # While a service starts, a line of its output brings its next probe forward, but never closer
 # than this to the last one: a service flooding its output is not probed back to back.
 OUTPUT_FLOOR = 0.01
@@ -37,16 +40,21 @@ HOPELESS_EXITS = frozenset({126, 127})
 
 
 def after_exit(spec: ServiceSpec, exit_code: int | None, failures: int, up_for: float | None,
-               start_failed: bool = False) -> ExitDecision:
+               start_failed: bool = False, left_behind: bool = False) -> ExitDecision:
     """Decide the next step after an exit.
 
     `failures` is the streak so far; `up_for` how long the service had been healthy/running
     before the exit (None if it never got there); `start_failed` means devstack itself ended
-    the start (probe never passed within `start_period`, or unhealthy with restart_on_unhealthy).
+    the start (probe never passed within `start_period`, or unhealthy with restart_on_unhealthy);
+    `left_behind` that its main process exited while a process it started kept running.
     """
     if up_for is not None and up_for >= STABLE_AFTER:
         failures = 0
-    clean = exit_code == 0 and not start_failed
+    if exit_code == 0 and left_behind:
+        # It daemonized: the program runs, but not as the service. Every start would end the
+        # same way (and the next one would find its port taken): a retry cannot change it.
+        return ExitDecision(State.FAILED, failures=failures + 1)
+    clean = exit_code == 0 and not start_failed and not left_behind
     if clean and spec.restart != Restart.ALWAYS:
         return ExitDecision(State.EXITED, failures=0)
     if spec.restart == Restart.NO:

@@ -6,15 +6,16 @@ whatever the run was doing, the child's whole tree is stopped on the way out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack.config.durations import format_duration
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.doctor.daemons import left_behind_reason, waits_for_its_server
 from devstack.doctor.peers import Peer
 from devstack.doctor.setups import setup_text, write_record
 from devstack.engine import policy
@@ -35,7 +36,9 @@ from devstack.logs.hub import ServiceLog
 from devstack.probes.log import LogProbe
 from devstack.probes.result import ProbeResult
 from devstack.process.exits import exit_text
-from devstack.process.spawn import TAG_VAR, Child, Spawner, UsageMeter, shell_argv
+from devstack.process.spawn import Child, Spawner, shell_argv
+from devstack.process.tree import TAG_VAR
+from devstack.process.usage import UsageMeter
 from devstack.text.stamps import SecondText
 
 # One polled probe: (health, cwd, env) → its result. probes.run.run_probe, or a test's fake network.
@@ -95,6 +98,24 @@ class Outcome:
     up_for: float | None  # how long it had been healthy/running before the exit
     start_failed: bool = False  # devstack ended it: probe never passed, or unhealthy
     reason: tuple[str, str | None] | None = None  # (what devstack saw, the probe's last error)
+    left_behind: bool = False  # its main process exited while a process it started ran on
+
+
+# How long past its stop_timeout a service's run may take to end once cancelled, before stop()
+# kills its tree regardless (the child's SIGKILL, drain and reap take milliseconds).
+STOP_MARGIN = 5.0
+
+
+async def _finished(task: asyncio.Future[Any]) -> None:
+    """Wait for a task this one cancelled to end, without swallowing a cancellation of our own:
+    `contextlib.suppress(CancelledError)` here would eat a `down` that arrives meanwhile, and the
+    service would restart instead of stopping, with `down` waiting for it for ever."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 _utc_seconds = SecondText("%Y-%m-%dT%H:%M:%SZ", utc=True)  # every probe's result is stamped
@@ -134,6 +155,7 @@ class Service:
         self.health = HealthSnapshot()
         self._meter = UsageMeter()
         self.tag = f"{ctx.tag_prefix}{spec.name}"
+        self._launcher = waits_for_its_server(spec.command)  # pg_ctl start: see _checked
 
     # ------------------------------------------------------------------ state
 
@@ -157,7 +179,7 @@ class Service:
 
     def status(self) -> ServiceStatus:
         run = self.current if self.state in LIVE_STATES else None
-        usage = self._meter.measure(run.child.pid if run else None)
+        usage = self._meter.measure(run.child.pids() if run else None)
         uptime = self.ctx.clock.monotonic() - run.started_mono if run else None
         return ServiceStatus(
             name=self.spec.name, state=self.state, optional=self.spec.optional,
@@ -209,8 +231,24 @@ class Service:
         if not task.cancelling():
             self.grace = grace
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # The cleanup is bounded: stop_timeout for the tree, then SIGKILL. Past that with a margin,
+        # something in the run kept it from ending (a bug): kill the tree and cancel again, so
+        # that `down` always returns and leaves nothing running.
+        budget = self.spec.stop_timeout if grace is None else grace
+        await asyncio.wait({task}, timeout=budget + STOP_MARGIN)
+        if not task.done():
+            self.ctx.event(f"{self.spec.name} did not stop within {format_duration(budget)}"
+                           " of being asked to: killing it")
+            self.kill_now()
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_MARGIN)
+            if not task.done():
+                self.ctx.event(f"{self.spec.name}: devstack could not end this service's run "
+                               "(an internal error); its processes were killed")
+                if is_legal(self.state, State.STOPPED):
+                    self._set(State.STOPPED)
+                return
+        await _finished(task)
 
     def redefine(self, spec: ServiceSpec) -> None:
         """Take a new definition from an edited stack.toml (`up` again); the service is stopped."""
@@ -252,7 +290,7 @@ class Service:
                     self._fail(str(exc))
                     return
                 decision = policy.after_exit(self.spec, outcome.exit_code, self.failures, outcome.up_for,
-                                             outcome.start_failed)
+                                             outcome.start_failed, outcome.left_behind)
                 self.failures = decision.failures
                 what, detail = await self._explain(outcome)
                 # status error: the why, in one line; the event line adds how long it ran
@@ -266,7 +304,9 @@ class Service:
                     return
                 if decision.state == State.FAILED:
                     starts = decision.failures
-                    self.ctx.event(f"{said}; not restarting: a restart would fail the same way"
+                    self.ctx.event(f"{said}; not restarted: it would daemonize again"
+                                   if outcome.left_behind and outcome.exit_code == 0 else
+                                   f"{said}; not restarting: a restart would fail the same way"
                                    if decision.hopeless else
                                    f"{said}; giving up after {starts} failed start{'s' * (starts != 1)}")
                     self._set(State.FAILED, status=HealthStatus.ERROR, error=reason)
@@ -324,6 +364,8 @@ class Service:
     async def _explain(self, outcome: Outcome) -> tuple[str, str | None]:
         """(what happened, why) for a run that ended: the why is a known failure signature in
         its output, else the probe's complaint or the last meaningful line it printed."""
+        if outcome.left_behind and outcome.reason:
+            return outcome.reason  # what it left running says more than its last words
         lines = list(self.log.recent)
         known = await self.ctx.doctor.crashed(self.spec, lines, self._peer_view())
         if outcome.reason:
@@ -383,16 +425,21 @@ class Service:
             exit_task.cancel()
             raise
         up_for = (ctx.clock.monotonic() - run.up_since) if run.up_since is not None else None
-        if exit_task.done():
+        exit_task_first = exit_task.done()
+        if exit_task_first:
             watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch_task
+            await _finished(watch_task)
             code = exit_task.result()
-            # Anything the leader left behind (children in its group, escaped ones) goes with it,
-            # before the drain: they may hold the pipes (and the port) for as long as they live.
+            # What it left running (a daemon, a server sent to the background) is named, then
+            # stopped with it before the drain: it may hold the pipes and the port for as long
+            # as it lives.
+            left = await child.left_behind(policy.LEFT_BEHIND_GRACE, ctx.clock.sleep, spec.port)
             await child.stop(int(spec.stop_signal), spec.stop_timeout, ctx.clock.sleep)
             await child.drained(1.0)
-            reason = None
+            reason: tuple[str, str | None] | None = None
+            if left:
+                what = "daemonized" if code == 0 else exit_text(code)
+                reason = (what, left_behind_reason(spec.name, code, left, spec.port, spec.command))
         else:
             reason = watch_task.result()
             await self._stop_child(keep=True)
@@ -401,6 +448,8 @@ class Service:
         self.exit_code = 128 - code if code < 0 else code
         self.current = None
         ran_for = ctx.clock.monotonic() - run.started_mono
+        if exit_task_first:
+            return Outcome(code, ran_for, up_for, reason=reason, left_behind=reason is not None)
         return Outcome(code, ran_for, up_for, start_failed=reason is not None, reason=reason)
 
     def _watch_log(self) -> asyncio.Event:
@@ -504,6 +553,12 @@ class Service:
             impostor = await doctor.impostor(spec, run.child.pid, run.started_wall)
             if impostor:
                 return ProbeResult(False, impostor, result.response_time_ms, result.address), True
+            if self._launcher is not None:
+                # It answers, but the process devstack started is `pg_ctl start`, which exits once
+                # its server is ready: that server would be a daemon, not the service.
+                waiting = (f"its server answers, but `{self._launcher.name}` is still running: it "
+                           "starts the server in the background and exits")
+                return ProbeResult(False, waiting, result.response_time_ms, result.address), False
             return result, False
         if since_start >= run.next_look:
             run.next_look = since_start + 1.0
@@ -569,8 +624,13 @@ class Service:
         if killed:
             self.ctx.event(f"{spec.name} did not stop within {format_duration(grace)} "
                            f"of {spec.stop_signal.name}; killed it")
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await child.drained(0.5)
+        except asyncio.CancelledError:
+            # Mid-run (keep: ended for being unhealthy), a `down` now must still stop the service;
+            # on the way out of a cancelled run, a second cancellation must not skip the cleanup.
+            if keep:
+                raise
         if not keep:
             self.current = None
 

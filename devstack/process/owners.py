@@ -18,7 +18,7 @@ import psutil
 from devstack.config.specs import StackSpec
 from devstack.control.paths import StatePaths
 from devstack.process.ports import listeners, listening_sockets
-from devstack.process.spawn import TAG_VAR
+from devstack.process.tree import TAG_VAR
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class PortHolder:
     pid: int | None  # None: the port is taken, but by a process we may not inspect
     name: str = ""
     cmdline: str = ""
-    tag: str | None = None  # its spawn.TAG_VAR: "<stack id>/<service>" for this stack's children
+    tag: str | None = None  # its tree.TAG_VAR: "<stack id>/<service>" for this stack's children
     supervisor: int | None = None  # pid of the live supervisor of this stack it descends from
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import psutil
 
-from devstack.process.spawn import describe
+from devstack.process.tree import describe
 
 
 def listeners(port: int, accepts: Callable[[str], bool] | None = None) -> list[psutil.Process]:

@@ -1,11 +1,13 @@
-"""Starting, signalling and measuring OS processes: the one home of process side effects.
+"""Starting and stopping a service's processes: the `Spawner`/`Child` seam and its asyncio
+implementation.
 
 `Spawner.spawn()` starts a child in its own session (so a terminal's Ctrl-C reaches
 devstack only, and the whole group can be signalled), with stdout and stderr on
 separate pipes delivered as raw chunks to a callback (asyncio's subprocess protocol,
 no StreamReader: no line-length limit, no per-line overhead). Every child carries an
 environment tag naming the stack and service, so a process that escaped its group
-(setsid) or outlived a killed supervisor can still be found and stopped.
+(setsid) or outlived a killed supervisor can still be found and stopped; while the supervisor
+lives, the subreaper (reaper.py) keeps even an untagged escaper among the child's processes.
 """
 
 from __future__ import annotations
@@ -16,38 +18,27 @@ import errno
 import os
 import re
 import signal
-import sys
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import psutil
 
 from devstack.errors import SpawnError
-
-TAG_VAR = "DEVSTACK_TAG"  # "<stack id>/<service>" in every child's environment
+from devstack.process.reaper import Reaper
+from devstack.process.tree import (
+    TAG_VAR,
+    Leftover,
+    alive,
+    command_of,
+    group_members,
+    send,
+    tagged_processes,
+)
 
 OutputCallback = Callable[[str, bytes], None]  # (stream name, chunk); b"" at end of stream
-
-
-def install_child_watcher() -> None:
-    """Wait for children on pidfds in the (running) event loop. Python 3.11's default waits for
-    each child on a thread of its own: 100 services make 100 threads (memory, start-up), and
-    every exit hops threads before the loop hears of it. 3.12+ picks pidfds by itself."""
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:  # a kernel before 5.3, or a sandbox that forbids the call
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        asyncio.set_child_watcher(watcher)
+PORT_WAIT = 1.0  # s a leftover is given to bind the service's port, so that the reason names it
 
 
 class Child(Protocol):
@@ -62,6 +53,16 @@ class Child(Protocol):
     async def stop(self, sig: int, timeout: float, sleep: Callable[[float], Awaitable[None]]) -> bool: ...
 
     def kill(self) -> None: ...
+
+    def pids(self) -> set[int]:
+        """Every live process the child is made of: its tree, and what was adopted for it."""
+        ...
+
+    async def left_behind(self, grace: float, sleep: Callable[[float], Awaitable[None]],
+                          port: int | None = None) -> list[Leftover]:
+        """After the main process exited: what it left running (after `grace` s for it to end by
+        itself), the process listening on `port` first (waited for a little)."""
+        ...
 
 
 class Spawner(Protocol):
@@ -128,12 +129,14 @@ class _Protocol(asyncio.SubprocessProtocol):
 
 
 class AsyncioChild:
-    def __init__(self, transport: asyncio.SubprocessTransport, protocol: _Protocol, tag: str | None) -> None:
+    def __init__(self, transport: asyncio.SubprocessTransport, protocol: _Protocol, tag: str | None,
+                 reaper: Reaper) -> None:
         self._transport = transport
         self._protocol = protocol
         self.pid: int = transport.get_pid()
         self.pgid = self.pid  # start_new_session: the child leads its own group
         self.tag = tag
+        self._reaper = reaper
 
     async def wait(self) -> int:
         await self._protocol.exited
@@ -147,13 +150,43 @@ class AsyncioChild:
         if not self._protocol.closed.done():
             self._transport.close()
 
+    def pids(self) -> set[int]:
+        return self._reaper.family(self.pid)
+
     def _members(self) -> dict[int, psutil.Process]:
-        """Everything that belongs to this child: its tree, its process group, and processes
-        carrying its tag (escaped with setsid, or reparented after the leader died)."""
-        members = {p.pid: p for p in [*tree(self.pid), *group_members(self.pgid)]}
+        """Everything that belongs to this child: its tree and what the subreaper adopted for it,
+        its process group, and processes carrying its tag (escaped with setsid, or reparented
+        after the leader died, where there is no subreaper)."""
+        members = {}
+        for pid in self.pids():
+            with contextlib.suppress(psutil.Error):
+                members[pid] = psutil.Process(pid)
+        members.update({p.pid: p for p in group_members(self.pgid)})
         if self.tag:
-            members.update({p.pid: p for p in tagged_processes(self.tag)})
+            members.update({p.pid: p for p in tagged_processes(self.tag, exact=True)})
         return members
+
+    async def left_behind(self, grace: float, sleep: Callable[[float], Awaitable[None]],
+                          port: int | None = None) -> list[Leftover]:
+        deadline = time.monotonic() + grace
+        while True:
+            # An adopted process nothing else names, holding its port: the daemon it just left.
+            self._reaper.claim_by_port(self.pid)
+            left = self._still_running()
+            if not left or time.monotonic() >= deadline:
+                break
+            await sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+        # A daemon still starting may not hold the port yet: a little longer, to name the one that
+        # does (the process the user will look for).
+        deadline += PORT_WAIT
+        while left and port is not None and port not in left[0].ports and time.monotonic() < deadline:
+            await sleep(0.05)
+            self._reaper.claim_by_port(self.pid)
+            left = self._still_running() or left
+        return left
+
+    def _still_running(self) -> list[Leftover]:
+        return _leftovers([p for p in alive(self._members().values()) if p.pid != self.pid])
 
     async def stop(self, sig: int, timeout: float, sleep: Callable[[float], Awaitable[None]]) -> bool:
         """`sig` to the whole tree; after `timeout` s, SIGKILL to whatever is left.
@@ -188,7 +221,28 @@ class AsyncioChild:
                 os.kill(self.pid, sig)
 
 
+def _leftovers(procs: list[psutil.Process]) -> list[Leftover]:
+    """The processes as Leftovers, without the ones another of them started (a daemon's workers
+    are its own business): those listening first, then the eldest."""
+    pids = {p.pid for p in procs}
+    found = []
+    for proc in procs:
+        try:
+            if proc.ppid() in pids:
+                continue
+            ports = sorted({c.laddr.port for c in proc.net_connections(kind="tcp")
+                            if c.status == psutil.CONN_LISTEN and c.laddr})
+            started = proc.create_time()
+        except (psutil.Error, OSError):
+            continue
+        found.append((not ports, started, Leftover(proc.pid, command_of(proc), tuple(ports))))
+    return [leftover for *_key, leftover in sorted(found, key=lambda f: (f[0], f[1], f[2].pid))]
+
+
 class AsyncioSpawner:
+    def __init__(self, reaper: Reaper | None = None) -> None:
+        self._reaper = reaper or Reaper()
+
     async def spawn(self, argv: list[str], cwd: Path, env: Mapping[str, str],
                     on_output: OutputCallback) -> AsyncioChild:
         loop = asyncio.get_running_loop()
@@ -207,201 +261,6 @@ class AsyncioSpawner:
         except OSError as exc:
             reason = errno.errorcode.get(exc.errno or 0, "error")
             raise SpawnError(f"could not start {argv[0]}: {exc.strerror or reason}") from None
-        return AsyncioChild(transport, protocol, env.get(TAG_VAR))
-
-
-# --------------------------------------------------------------------------- process trees
-
-
-def tag_of(proc: psutil.Process) -> str | None:
-    """The process's devstack tag (None: untagged, gone, or not ours to read)."""
-    try:
-        return proc.environ().get(TAG_VAR)
-    except (psutil.Error, OSError):
-        return None
-
-
-def tagged_processes(prefix: str) -> list[psutil.Process]:
-    """Live processes whose environment tag starts with `prefix` (e.g. "<stack id>/")."""
-    if not os.path.isdir("/proc/self"):
-        return _tagged_by_psutil(prefix)
-    # Every service exit sweeps for escapers, so this is on the restart path: raw reads of
-    # /proc/*/environ and a substring test are ~3× cheaper than psutil's parsed environ().
-    needle = b"\0" + f"{TAG_VAR}={prefix}".encode()
-    me = os.getpid()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                environ = b"\0" + f.read()
-        except OSError:  # gone, or another user's
-            continue
-        if needle in environ:
-            with contextlib.suppress(psutil.Error):
-                found.append(psutil.Process(int(name)))
-    return found
-
-
-def _tagged_by_psutil(prefix: str) -> list[psutil.Process]:
-    me = os.getpid()
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
-        tag = tag_of(proc)
-        if tag is not None and tag.startswith(prefix):
-            found.append(proc)
-    return found
-
-
-def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait until every process has exited, at most `timeout` s; returns the ones still alive.
-
-    A zombie counts as gone: it holds no port, pipe or memory, and it may stay a zombie for
-    seconds when its parent is a lazy init (containers) that devstack cannot make reap it.
-    """
-    procs = list(procs)
-    deadline = time.monotonic() + timeout
-    step = 0.005
-    while True:
-        left = alive(procs)
-        if not left or time.monotonic() >= deadline:
-            return left
-        time.sleep(step)
-        step = min(step * 1.5, 0.05)
-
-
-def stop_leftovers(tag_prefix: str, say: Callable[[str], None]) -> None:
-    """Stop processes that a previous supervisor of this stack started and left behind
-    (it was killed without cleanup): found by the env tag every child carries."""
-    leftovers = tagged_processes(tag_prefix)
-    if not leftovers:
-        return
-    names = ", ".join(describe(p) for p in leftovers[:5])
-    more = f" and {len(leftovers) - 5} more" if len(leftovers) > 5 else ""
-    say(f"stopping {len(leftovers)} leftover process{'es' * (len(leftovers) != 1)} "
-        f"of an earlier run: {names}{more}")
-    send(leftovers, signal.SIGTERM)
-    left = wait_gone(leftovers, 3.0)
-    send(left, signal.SIGKILL)
-    wait_gone(left, 2.0)
-
-
-def tree(pid: int) -> list[psutil.Process]:
-    """The process and its descendants, as far as they are alive."""
-    try:
-        root = psutil.Process(pid)
-        pids = _descendant_pids(pid)
-        if pids is None:
-            return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-    procs = [root]
-    for child in pids:
-        with contextlib.suppress(psutil.Error):
-            procs.append(psutil.Process(child))
-    return procs
-
-
-def tree_pids(pid: int) -> set[int]:
-    """The pids of the process and its descendants (no psutil object per process: the impostor
-    check asks at every probe)."""
-    pids = _descendant_pids(pid)
-    if pids is None:
-        return {p.pid for p in tree(pid)}
-    return {pid, *pids} if os.path.exists(f"/proc/{pid}") else set(pids)
-
-
-def _descendant_pids(pid: int) -> list[int] | None:
-    """Descendants from Linux's /proc/PID/task/TID/children: a walk of the tree alone, where
-    psutil's children() reads every process of the machine (2 ms a call; `status` asks per
-    service). None where the kernel does not offer the file (no CONFIG_PROC_CHILDREN)."""
-    if not _HAS_PROC_CHILDREN:
-        return None
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue  # gone meanwhile
-        for tid in tasks:  # a child belongs to the thread that forked it
-            try:
-                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
-                    kids = [int(kid) for kid in f.read().split()]
-            except OSError:
-                continue
-            found.extend(kids)
-            todo.extend(kids)
-    return found
-
-
-_HAS_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
-
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    members = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if os.getpgid(proc.pid) == pgid:
-                members.append(proc)
-    return members
-
-
-def alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
-    out = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                out.append(proc)
-    return out
-
-
-def send(procs: Iterable[psutil.Process], sig: int) -> None:
-    for proc in procs:
-        with contextlib.suppress(psutil.Error, OSError):
-            proc.send_signal(sig)
-
-
-def describe(proc: psutil.Process) -> str:
-    """'pid 123 (python serve.py 8000)' for messages."""
-    try:
-        cmd = " ".join(proc.cmdline()) or proc.name()
-    except psutil.Error:
-        cmd = "?"
-    if len(cmd) > 100:
-        cmd = cmd[:97] + "..."
-    return f"pid {proc.pid} ({cmd})"
-
-
-@dataclass
-class Usage:
-    cpu_percent: float = 0.0
-    memory_rss: int = 0
-
-
-class UsageMeter:
-    """CPU and memory of a process tree; psutil needs the same Process objects across calls for CPU%."""
-
-    def __init__(self) -> None:
-        self._procs: dict[int, psutil.Process] = {}
-
-    def measure(self, pid: int | None) -> Usage:
-        if pid is None:
-            self._procs.clear()
-            return Usage()
-        current = {}
-        for proc in tree(pid):
-            current[proc.pid] = self._procs.get(proc.pid, proc)
-        self._procs = current
-        usage = Usage()
-        for proc in current.values():
-            with contextlib.suppress(psutil.Error):
-                usage.cpu_percent += proc.cpu_percent(None)
-                usage.memory_rss += proc.memory_info().rss
-        usage.cpu_percent = round(usage.cpu_percent, 1)
-        return usage
-
+        tag = env.get(TAG_VAR)
+        self._reaper.started(transport.get_pid(), tag)
+        return AsyncioChild(transport, protocol, tag, self._reaper)

@@ -17,12 +17,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import pwd
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,6 +44,7 @@ from tests.support.ground_truth import (
     supervisor_pid,
 )
 from tests.support.harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.postgres import as_postgres, postgres_missing, throwaway_cluster
 from tests.support.pty_harness import on_pty
 
 Figure = Callable[..., None]
@@ -837,25 +835,12 @@ def test_stop_restart_and_down_while_in_backoff_or_starting(stack: Stack, figure
 # =========================================================================== R09: Postgres shutdown
 
 
-def postgres_missing() -> str | None:
-    for tool in ("postgres", "initdb", "psql", "pg_isready"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            return "setpriv is missing (Postgres refuses to run as root)"
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "no `postgres` user to run the server as (Postgres refuses to run as root)"
-    return None
-
-
+PG_TOOLS = ("postgres", "initdb", "psql", "pg_isready")
 PG_REQUEST = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC \[\d+\] LOG:  "
                         r"received (\w+) shutdown request")
 
 
-@pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
+@pytest.mark.skipif(postgres_missing(*PG_TOOLS) is not None, reason=str(postgres_missing(*PG_TOOLS)))
 def test_postgres_with_a_busy_client_stops_fast_after_its_dependents(stack: Stack, figure: Figure) -> None:
     """R09: a throwaway Postgres cluster (stop_signal SIGINT) and a client service holding a
     session (`select pg_sleep(600)`) that depends on it. `down` stops the client first (its own log
@@ -863,17 +848,10 @@ def test_postgres_with_a_busy_client_stops_fast_after_its_dependents(stack: Stac
     shutdown (not smart, not SIGKILL), and the next start finds a cleanly shut down cluster."""
     side = stack.root / "side.log"
     stack.write("pgclient.py", PGCLIENT)
-    as_pg = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] \
-        if os.geteuid() == 0 else []
-    pgroot = Path(tempfile.mkdtemp(prefix="devstack-r09-"))  # not under pytest's 0700 folders
+    as_pg = as_postgres()
+    cluster = contextlib.ExitStack()
+    pgroot = cluster.enter_context(throwaway_cluster("devstack-r09-"))
     try:
-        os.chmod(pgroot, 0o755)
-        if as_pg:
-            pw = pwd.getpwnam("postgres")
-            os.chown(pgroot, pw.pw_uid, pw.pw_gid)
-        init = subprocess.run([*as_pg, "initdb", "-D", str(pgroot / "data"), "-A", "trust", "-U", "postgres",
-                               "--no-sync"], cwd=pgroot, capture_output=True, text=True, timeout=120)
-        assert init.returncode == 0, init.stderr[-2000:]
         port = free_port()
         server = [*as_pg, "postgres", "-D", str(pgroot / "data"), "-p", str(port), "-k", str(pgroot),
                   "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "log_timezone=UTC",
@@ -925,7 +903,7 @@ depends_on = ["db"]
         assert not unclean and "database system was shut down at" in second_run, second_run[-2000:]
     finally:
         stack.run("down")
-        shutil.rmtree(pgroot, ignore_errors=True)
+        cluster.close()
 
 
 # =========================================================================== R13: a bug inside devstack

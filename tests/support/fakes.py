@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.process.spawn import OutputCallback
+from devstack.process.tree import Leftover
 
 FAKE_PID_BASE = 50_000_000  # above Linux's pid_max: never a real process
 
@@ -80,6 +81,7 @@ class Script:
     exit_code: int | None = 1
     run_for: float = 0.1
     ignore_term: bool = False
+    leaves: list[Leftover] = field(default_factory=list)  # what its exit leaves running (a daemon)
 
 
 class FakeChild:
@@ -130,6 +132,13 @@ class FakeChild:
 
     def kill(self) -> None:
         self.signal_group(signal.SIGKILL)
+
+    def pids(self) -> set[int]:
+        return {self.pid} if self.alive else set()
+
+    async def left_behind(self, grace: float, sleep: Callable[[float], Awaitable[None]],
+                          port: int | None = None) -> list[Leftover]:
+        return list(self.script.leaves)
 
     @property
     def alive(self) -> bool:

@@ -1,9 +1,11 @@
-"""A real Postgres for integration tests: the server binaries this machine has, a data directory
-made by initdb in a folder the server's user can reach, and the command that runs the server on a
-free port (as the postgres user when the tests run as root, as demo/db does).
+"""A real Postgres for tests: the server binaries this machine has, how to run them (as the
+`postgres` user through setpriv when the tests run as root, which Postgres refuses, as demo/db
+does), and a freshly initdb'd data folder that the server's user can reach.
 
-The cluster trusts local (Unix socket) connections and asks TCP clients for the superuser's
-password, PASSWORD, so that a wrong one is refused for real.
+make_cluster/server_command: a cluster that trusts local (Unix socket) connections and asks TCP
+clients for the superuser's password, PASSWORD, so that a wrong one is refused for real.
+throwaway_cluster: a trusting cluster for tests that only need a server to start and stop
+(`pg_ctl start`, a busy session at `down`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,16 +26,55 @@ PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=Tru
 PASSWORD = "pg-pass-5c1e"  # the superuser's; tests check it is shown nowhere
 
 
-def as_server() -> list[str]:
-    """The prefix that runs a server-side command as a user Postgres accepts: none, or (as root) the
-    postgres user's. Skips the test when there is no such user."""
+def postgres_missing(*tools: str) -> str | None:
+    """Why the real server cannot run here (a missing tool, no way to drop root), or None."""
+    for tool in tools or ("postgres", "initdb"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            return "setpriv is missing (Postgres refuses to run as root)"
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "no `postgres` user to run the server as (Postgres refuses to run as root)"
+    return None
+
+
+def as_postgres() -> list[str]:
+    """The argv prefix that runs a command as the `postgres` user when we are root (else none)."""
     if os.geteuid() != 0:
         return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("as root, Postgres needs a postgres user to run as")
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+
+
+def as_server() -> list[str]:
+    """as_postgres(), skipping the test when, as root, there is no postgres user to run as."""
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("as root, Postgres needs a postgres user to run as")
+    return as_postgres()
+
+
+@contextmanager
+def throwaway_cluster(prefix: str) -> Iterator[Path]:
+    """A folder (outside pytest's 0700 folders, which the postgres user cannot enter) holding a
+    fresh cluster in `data/`; removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        os.chmod(root, 0o755)
+        if as_postgres():
+            pw = pwd.getpwnam("postgres")
+            os.chown(root, pw.pw_uid, pw.pw_gid)
+        init = subprocess.run([*as_postgres(), "initdb", "-D", str(root / "data"), "-A", "trust",
+                               "-U", "postgres", "--no-sync"], cwd=root, capture_output=True, text=True,
+                              timeout=120)
+        assert init.returncode == 0, init.stderr[-2000:]
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def make_cluster() -> Path:

@@ -47,7 +47,7 @@ def test_a_port_held_by_an_older_process_is_named() -> None:
 
 def test_a_holder_carrying_the_service_tag_is_the_service() -> None:
     """A child that left the tree (setsid) still carries the service's tag: not an impostor."""
-    from devstack.process.spawn import TAG_VAR
+    from devstack.process.tree import TAG_VAR
 
     code = ("import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
             "print(s.getsockname()[1], flush=True); time.sleep(30)")

@@ -51,6 +51,20 @@ def test_a_start_devstack_ended_is_a_failure_even_with_code_0() -> None:
     assert decision.state == State.BACKOFF
 
 
+@pytest.mark.parametrize(("restart", "code", "want"), [
+    # exit 0 while a process it started runs on: it daemonized; a new start would do it again
+    (Restart.ON_FAILURE, 0, policy.ExitDecision(State.FAILED, 0.0, 1)),
+    (Restart.ALWAYS, 0, policy.ExitDecision(State.FAILED, 0.0, 1)),
+    (Restart.NO, 0, policy.ExitDecision(State.FAILED, 0.0, 1)),
+    # any other exit is a crash that left a server behind: restarted as crashes are
+    (Restart.ON_FAILURE, 1, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
+    (Restart.ALWAYS, -15, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
+    (Restart.NO, 1, policy.ExitDecision(State.FAILED, 0.0, 1)),
+])
+def test_an_exit_that_left_a_process_running(restart: Restart, code: int, want: policy.ExitDecision) -> None:
+    assert policy.after_exit(spec(restart=restart), code, 0, None, left_behind=True) == want
+
+
 def test_backoff_doubles_up_to_the_ceiling() -> None:
     s = spec(backoff=0.25, backoff_max=2.0)
     assert [policy.backoff_delay(s, n) for n in range(0, 7)] == [0.0, 0.25, 0.5, 1.0, 2.0, 2.0, 2.0]

@@ -35,7 +35,7 @@ from devstack.doctor.localhost import resolve_localhost
 from devstack.doctor.report import render_findings
 from devstack.process import owners
 from devstack.process.owners import PortHolder
-from devstack.process.spawn import TAG_VAR
+from devstack.process.tree import TAG_VAR
 
 SECRET = "s3cr3t-value-123"
 TEST_TAG = "DEVSTACK_TEST_RUN"  # the variable by which tests/conftest.py's `no_leftovers` finds processes

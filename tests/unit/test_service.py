@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ import pytest
 
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
 from devstack.doctor.peers import Peer
+from devstack.engine import service as service_module
 from devstack.engine.states import State
 from devstack.engine.supervisor import Supervisor
 from devstack.logs.hub import LogHub
 from devstack.probes.result import ProbeResult
+from devstack.process.tree import Leftover
 from tests.support.fakes import FakeClock, FakeSpawner, Script
 
 
@@ -212,6 +215,69 @@ def test_start_period_exceeded_counts_as_failed_start(tmp_path: Path) -> None:
     run(main)
 
 
+DAEMON = Leftover(4242, "python3 -m http.server 18555", (18555,))
+
+
+def test_an_exit_0_that_leaves_a_server_running_is_daemonizing_and_not_restarted(tmp_path: Path) -> None:
+    """SPEC Containment: exited 0, but a process it started still holds its port: not `exited`
+    and OK, but failed, with the leftover named and the fix; never restarted (it would only
+    daemonize again), and the stack is not up."""
+    async def main() -> None:
+        spec = svc("web", port=18555, restart=Restart.ALWAYS)
+        w = World(tmp_path, [spec], {"web": [Script(exit_code=0, run_for=0.2, leaves=[DAEMON])]})
+        w.sup.start()
+        await w.until("web", State.FAILED)
+        status = w.sup.services["web"].status()
+        assert status.exit_code == 0 and status.health.status == "ERROR"
+        assert status.health.error == (
+            "web's process exited 0 but left pid 4242 (`python3 -m http.server 18555`) listening on 18555: "
+            "it daemonized; run it in the foreground, e.g. `postgres -D …` instead of `pg_ctl start`, "
+            "`redis-server --daemonize no`, `nginx -g 'daemon off;'`")
+        said = f"web daemonized after 0.2 s: {status.health.error}; not restarted: it would daemonize again"
+        assert w.events[-1] == said
+        assert w.sup.status()["state"] == "failed"
+        await w.clock.advance(600)
+        assert len(w.spawner.spawn_times["web"]) == 1
+
+    run(main)
+
+
+def test_a_crash_that_leaves_a_server_running_is_restarted_and_named(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("web", port=18555, backoff=1.0)],
+                  {"web": [Script(lines=["boom"], exit_code=1, run_for=0.05, leaves=[DAEMON]),
+                           Script(exit_code=None)]})
+        w.sup.start()
+        await w.until("web", State.BACKOFF)
+        error = w.sup.services["web"].status().health.error or ""
+        assert error.startswith("web's process exited 1 but left pid 4242 (`python3 -m http.server 18555`) "
+                                "listening on 18555; devstack stopped it: run it in the foreground"), error
+        await w.until("web", State.RUNNING)
+
+    run(main)
+
+
+def test_pg_ctl_is_not_up_while_it_waits_for_its_server(tmp_path: Path) -> None:
+    """`pg_ctl start` exits once its server is ready; while it waits, its server already answers
+    the probe. Calling the service up then would make the stack `up` for the moment before
+    pg_ctl exits and leaves a daemon: it stays starting, saying why, and then fails as daemonized."""
+    async def main() -> None:
+        postmaster = Leftover(4300, "postgres -D /srv/pg", (5433,))
+        spec = ServiceSpec(name="db", command="pg_ctl start -D /srv/pg", cwd=Path("/"), port=5433,
+                           health=http_probe())
+        w = World(tmp_path, [spec], {"db": [Script(exit_code=0, run_for=3.0, leaves=[postmaster])]})
+        w.sup.start()
+        await w.clock.advance(2.0)
+        assert w.state("db") == State.STARTING
+        assert (w.sup.services["db"].status().health.error or "").startswith(
+            "its server answers, but `pg_ctl start` is still running")
+        await w.until("db", State.FAILED)
+        assert "instead of `pg_ctl start`" in (w.sup.services["db"].status().health.error or "")
+        assert "`postgres -D /srv/pg`" in (w.sup.services["db"].status().health.error or "")
+
+    run(main)
+
+
 def test_stop_during_backoff_cancels_the_restart(tmp_path: Path) -> None:
     async def main() -> None:
         w = World(tmp_path, [svc("api", backoff=5.0)], {"api": [Script(exit_code=1)]})
@@ -351,6 +417,38 @@ def test_output_while_starting_brings_the_next_probe_forward(tmp_path: Path) -> 
     run(main)
 
 
+def test_down_while_the_probe_unwinds_after_an_exit_still_stops_the_service(tmp_path: Path) -> None:
+    """The child exits; while its probe unwinds (a real one closes its sockets: a few loop turns),
+    `down` arrives. That cancellation must stop the service: swallowed with the probe's own, the
+    service went to backoff and respawned, and `down` waited for it for ever (CI, the fault
+    suite's leader-exits-first shape)."""
+    async def main() -> None:
+        spec = svc("svc", health=http_probe(), backoff=0.1, backoff_max=0.1, max_restarts=100000)
+        w = World(tmp_path, [spec], {"svc": [Script(exit_code=1, run_for=0.5)]})
+        unwinding, gate = asyncio.Event(), asyncio.Event()
+
+        async def slow_to_unwind(health: HealthSpec, cwd: Path, env: Mapping[str, str]) -> ProbeResult:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                unwinding.set()
+                await gate.wait()
+                raise
+            raise AssertionError("unreachable")
+
+        w.sup.services["svc"].ctx.probe = slow_to_unwind
+        w.sup.start()
+        await w.clock.run_until(unwinding.is_set)
+        down = asyncio.ensure_future(w.sup.shutdown())
+        await w.clock.settle()
+        gate.set()
+        await w.clock.run_until(down.done, limit=60)
+        assert w.state("svc") == State.STOPPED
+        assert len(w.spawner.spawn_times["svc"]) == 1  # no respawn after `down`
+
+    run(main)
+
+
 def test_a_setup_that_never_ran_runs_first_then_the_service(tmp_path: Path) -> None:
     async def main() -> None:
         w = World(tmp_path, [svc("web", setup="npm ci")],
@@ -367,6 +465,40 @@ def test_a_setup_that_never_ran_runs_first_then_the_service(tmp_path: Path) -> N
                                 "running its setup first: npm ci", "web: setup done in 2.0 s"]
         assert (tmp_path / ".devstack" / "setup" / "web.json").exists()
         await w.sup.shutdown()
+
+    run(main)
+
+
+def test_a_run_that_will_not_end_is_killed_and_down_returns(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever keeps a run from ending once cancelled (here a probe that swallows cancellations,
+    as the bug above did), `stop` kills the tree past stop_timeout + STOP_MARGIN, cancels again,
+    and returns: `down` is bounded."""
+    monkeypatch.setattr(service_module, "STOP_MARGIN", 0.05)
+
+    async def main() -> None:
+        spec = svc("svc", health=http_probe(), stop_timeout=0.05)
+        w = World(tmp_path, [spec], {"svc": [Script(exit_code=1, run_for=0.5)]})
+        cancels = 0
+
+        async def stubborn(health: HealthSpec, cwd: Path, env: Mapping[str, str]) -> ProbeResult:
+            nonlocal cancels
+            while True:
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    cancels += 1
+                    if cancels >= 3:  # its own run's and `down`'s are eaten; the watchdog's ends it
+                        raise
+
+        w.sup.services["svc"].ctx.probe = stubborn
+        w.sup.start()
+        await w.clock.run_until(lambda: cancels == 1)  # it exited; its run waits for the probe
+        child = w.spawner.children["svc"][-1]
+        await asyncio.wait_for(w.sup.shutdown(), 5.0)
+        assert w.state("svc") == State.STOPPED
+        assert len(w.spawner.spawn_times["svc"]) == 1 and signal.SIGKILL in child.signals
+        assert any("did not stop within" in e and "killing it" in e for e in w.events), w.events
 
     run(main)
 

@@ -52,14 +52,14 @@ def test_arrays_run_directly() -> None:
 
 
 def test_tree_walk_finds_the_same_processes_as_psutil() -> None:
-    """spawn.tree() walks /proc/PID/task/TID/children; it must agree with psutil's full scan,
+    """tree.tree() walks /proc/PID/task/TID/children; it must agree with psutil's full scan,
     grandchildren and children of a background subshell included."""
     import subprocess
     import time
 
     import psutil
 
-    from devstack.process.spawn import tree
+    from devstack.process.tree import tree
 
     proc = subprocess.Popen(["sh", "-c", "sleep 60 & (sleep 61 & sleep 62; wait) & wait"])
     try:
@@ -84,7 +84,7 @@ def test_tagged_processes_finds_exactly_the_tagged_ones() -> None:
     import time
     import uuid
 
-    from devstack.process.spawn import TAG_VAR, tagged_processes
+    from devstack.process.tree import TAG_VAR, tagged_processes
 
     stack = uuid.uuid4().hex[:12]
     env = dict(os.environ)

@@ -108,7 +108,7 @@ def _holder(port: int) -> str | None:
 def _process(pid: int) -> str | None:
     import psutil
 
-    from devstack.process.spawn import describe
+    from devstack.process.tree import describe
 
     try:
         return describe(psutil.Process(pid))
