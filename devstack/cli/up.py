@@ -25,6 +25,7 @@ from devstack.errors import DevstackError, NotRunning, UsageError
 @pass_options
 def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeout: str | None) -> None:
     """Start the stack (or the named services and their dependencies)."""
+    began = time.time()  # the startup timeline counts from here: what `up` waits is what it shows
     from devstack.config.durations import parse_duration
 
     stack = opts.stack()
@@ -37,12 +38,12 @@ def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeo
     if client.ping(paths.socket) is not None:
         leave(_join_running(paths, stack, wanted, no_deps, wait_s))
     if detach:
-        leave(_up_detached(paths, stack, wanted, no_deps, wait_s))
+        leave(_up_detached(paths, stack, wanted, no_deps, wait_s, began))
     from devstack.engine.app import App
     from devstack.errors import AlreadyRunning
 
     try:
-        code = App(stack, wanted, no_deps, foreground=True).run()
+        code = App(stack, wanted, no_deps, foreground=True, started_at=began).run()
     except AlreadyRunning:
         code = _join_running(paths, stack, wanted, no_deps, wait_s)
     leave(code)
@@ -75,12 +76,13 @@ def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_dep
 
 
 def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
-                 wait_s: float | None) -> int:
+                 wait_s: float | None, began: float) -> int:
     from devstack.engine.app import detached_main
     from devstack.engine.background import fork_supervisor
 
     paths.make_private_dirs()
-    pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps), stack.root, paths.supervisor_out)
+    pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps, began), stack.root,
+                          paths.supervisor_out)
     deadline = time.monotonic() + 30
     code: int | None = None  # our child's exit code, once it has ended
     while (answering := client.ping(paths.socket, timeout=1.0)) is None:

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
@@ -20,7 +21,9 @@ from devstack.control.paths import EXIT_LOST_RACE, StatePaths, stack_id
 from devstack.control.server import ControlServer
 from devstack.engine.clock import SystemClock
 from devstack.engine.diagnosis import StackDiagnostics
+from devstack.engine.runs import runs_dir
 from devstack.engine.supervisor import Supervisor
+from devstack.engine.timeline import Recorder
 from devstack.env.layers import build_env
 from devstack.env.secrets import Redactor
 from devstack.errors import AlreadyRunning
@@ -67,8 +70,10 @@ def stop_leftovers(root: Path, say: Callable[[str], None]) -> None:
 class App:
     """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
 
-    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool) -> None:
+    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool,
+                 started_at: float | None = None) -> None:
         self.stack = stack
+        self.started_at = started_at  # when `up` began: the timeline counts from there
         self.names = names
         self.no_deps = no_deps
         self.foreground = foreground
@@ -110,10 +115,13 @@ class App:
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
+        loop = asyncio.get_running_loop()
+        timeline = Recorder(self.stack, runs_dir(self.paths.state_dir), self.started_at or time.time(),
+                            SystemClock(), hub.redactor.text, loop.call_later)
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 probe=probes.run_probe, build_env=self._env_builder(colour),
                                 doctor=StackDiagnostics(self.stack, self.os_env, self._tag_prefix),
-                                tag_prefix=self._tag_prefix)
+                                tag_prefix=self._tag_prefix, timeline=timeline)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()
         self._write_info(supervisor)
@@ -126,6 +134,7 @@ class App:
             await supervisor.done.wait()
         finally:
             await server.close()
+            timeline.close()
             hub.close()
         return self.exit_code
 
@@ -158,11 +167,11 @@ class App:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
-def detached_main(stack: StackSpec, names: list[str], no_deps: bool) -> int:
+def detached_main(stack: StackSpec, names: list[str], no_deps: bool, started_at: float | None = None) -> int:
     """Entry point of the background supervisor process started by `up -d`."""
     with contextlib.suppress(OSError):
         os.setsid()
     try:
-        return App(stack, names, no_deps, foreground=False).run()
+        return App(stack, names, no_deps, foreground=False, started_at=started_at).run()
     except AlreadyRunning:
         return EXIT_LOST_RACE

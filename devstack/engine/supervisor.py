@@ -17,6 +17,7 @@ from devstack.engine.coalesce import Coalescer
 from devstack.engine.diagnosis import Diagnostics
 from devstack.engine.service import Context, Notifier, Prober, Service
 from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
+from devstack.engine.timeline import NoTimeline, Timeline
 from devstack.errors import UsageError
 from devstack.logs.hub import LogHub
 from devstack.process.spawn import Spawner
@@ -29,7 +30,7 @@ class Supervisor:
     def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
                  probe: Prober,
                  build_env: Callable[[ServiceSpec], Mapping[str, str]], doctor: Diagnostics,
-                 tag_prefix: str) -> None:
+                 tag_prefix: str, timeline: Timeline | None = None) -> None:
         self.stack = stack
         self.hub = hub
         self.notifier = Notifier()
@@ -37,7 +38,8 @@ class Supervisor:
         self.shutting_down = False
         self.restarts = Coalescer(on_change=self.notifier.notify)
         self.ctx = Context(stack=stack, clock=clock, spawner=spawner, probe=probe, notifier=self.notifier,
-                           event=hub.event, build_env=build_env, doctor=doctor, tag_prefix=tag_prefix)
+                           event=hub.event, build_env=build_env, doctor=doctor, tag_prefix=tag_prefix,
+                           timeline=timeline or NoTimeline())
         self.services: dict[str, Service] = {}
         for name, spec in stack.services.items():
             self.services[name] = Service(spec, self.ctx, hub.services[name], self.services)
