@@ -22,8 +22,10 @@ from devstack.errors import DevstackError, NotRunning, UsageError
 @click.option("-d", "--detach", is_flag=True, help="Run the supervisor in the background.")
 @click.option("--no-deps", is_flag=True, help="Do not start the dependencies of the named services.")
 @click.option("--timeout", metavar="DURATION", help="With -d: stop waiting after this long.")
+@click.option("--ui", "with_ui", is_flag=True, help="Start the dashboard too, and print its address.")
 @pass_options
-def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeout: str | None) -> None:
+def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeout: str | None,
+       with_ui: bool) -> None:
     """Start the stack (or the named services and their dependencies)."""
     began = time.time()  # the startup timeline counts from here: what `up` waits is what it shows
     from devstack.config.durations import parse_duration
@@ -36,17 +38,37 @@ def up(opts: Options, names: tuple[str, ...], detach: bool, no_deps: bool, timeo
         raise UsageError(f"--timeout: {exc}") from None
     paths = opts.paths()
     if client.ping(paths.socket) is not None:
-        leave(_join_running(paths, stack, wanted, no_deps, wait_s))
+        code = _join_running(paths, stack, wanted, no_deps, wait_s)
+        leave(_with_dashboard(stack, paths, code) if with_ui else code)
     if detach:
-        leave(_up_detached(paths, stack, wanted, no_deps, wait_s, began))
+        code = _up_detached(paths, stack, wanted, no_deps, wait_s, began)
+        leave(_with_dashboard(stack, paths, code) if with_ui else code)
     from devstack.engine.app import App
     from devstack.errors import AlreadyRunning
 
+    dashboard = None
+    if with_ui:
+        from devstack.cli.ui import start_dashboard
+
+        paths.make_private_dirs()
+        dashboard = start_dashboard(stack, paths.state_dir / "ui.out")
     try:
         code = App(stack, wanted, no_deps, foreground=True, started_at=began).run()
     except AlreadyRunning:
         code = _join_running(paths, stack, wanted, no_deps, wait_s)
+    finally:
+        if dashboard is not None:
+            dashboard.terminate()
+            dashboard.wait(10)
     leave(code)
+
+
+def _with_dashboard(stack: StackSpec, paths: StatePaths, code: int) -> int:
+    """After `up -d --ui`: the dashboard beside the running supervisor, gone with it at `down`."""
+    from devstack.cli.ui import start_dashboard
+
+    start_dashboard(stack, paths.state_dir / "ui.out")
+    return code
 
 
 def _started_names(stack: StackSpec, wanted: list[str], no_deps: bool) -> list[str]:

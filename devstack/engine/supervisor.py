@@ -19,7 +19,7 @@ from devstack.engine.service import Context, Notifier, Prober, Service
 from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.engine.timeline import NoTimeline, Timeline
 from devstack.errors import UsageError
-from devstack.logs.hub import LogHub
+from devstack.logs.hub import LogHub, LogTap
 from devstack.process.spawn import Spawner
 from devstack.text.suggest import unknown_service_message
 
@@ -107,6 +107,17 @@ class Supervisor:
         except TimeoutError:
             return False
         return True
+
+    async def changed(self) -> None:
+        """Until any service changes state (a subscriber's wake-up; status() says what changed)."""
+        await self.notifier.wait()
+
+    def add_tap(self, tap: LogTap) -> Callable[[], None]:
+        """Every output line (and event line) from now on, until the returned remover is called."""
+        return self.hub.add_tap(tap)
+
+    def redact(self, text: str) -> str:
+        return self.hub.redactor.text(text)
 
     def status(self) -> dict[str, Any]:
         services = [s.status() for s in self.services.values()]
