@@ -62,8 +62,10 @@ class Api:
                 for event in first or []:
                     yield event.encode(hub.epoch)
                 if first is None:
-                    await hub.status_ready.wait()
-                    hub.current()  # into every page's queue, this one's too
+                    if not hub.status_ready.is_set():
+                        await hub.status_ready.wait()  # the first status reaches the queue meanwhile
+                    if page.queue.empty():
+                        hub.current()  # into every page's queue, this one's too
                 while not page.cut_off.is_set():
                     try:
                         event = await asyncio.wait_for(page.queue.get(), KEEPALIVE)
