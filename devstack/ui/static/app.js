@@ -48,6 +48,22 @@ function healthText(svc) {
 
 // ------------------------------------------------------------------ services
 
+const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM" };
+
+function reasonText(svc) {
+  // Why it is not up: how its process ended (where it did), then devstack's one-line diagnosis.
+  if (UP.has(svc.state)) return "";
+  const parts = [];
+  const code = svc.exit_code;
+  if (code != null && ["backoff", "failed", "exited"].includes(svc.state)) {
+    parts.push(code > 128 ? "killed by signal " + (code - 128) + (SIGNALS[code - 128] ? " (" + SIGNALS[code - 128] + ")" : "")
+                          : "exited with code " + code);
+  }
+  const error = svc.health && svc.health.error;
+  if (error) parts.push(error);
+  return parts.join(" — ");
+}
+
 function cell(label, cls, text) { return el("td", { class: cls, "data-label": label, text }); }
 
 function renderRow(svc) {
@@ -75,8 +91,8 @@ function renderRow(svc) {
   tr.querySelector(".state").replaceChildren(badge(svc.state));
   const health = tr.querySelector(".health");
   health.replaceChildren(healthText(svc));
-  const error = svc.health && svc.health.error;
-  if (error && !UP.has(svc.state)) health.append(el("div", { class: "reason", text: error }));
+  const reason = reasonText(svc);
+  if (reason) health.append(el("div", { class: "reason", text: reason }));
   tr.querySelector(".pid").textContent = svc.pid ?? "–";
   tr.querySelector(".port").textContent = svc.port ?? "–";
   tr.querySelector(".uptime").textContent = uptime(svc);
