@@ -22,8 +22,11 @@ from typing import Any
 from devstack.control import protocol
 
 BATCH = 0.05  # changes and lines within this go out in one message
-MAX_BUFFER = 512 * 1024  # bytes of output held per subscriber
-MAX_LINES = 2000  # lines per message: the newest; the rest counted as dropped
+# A subscriber is a person's page, which shows a screenful and keeps the last thousand lines; the
+# log files keep everything. So at most MAX_LINES per message (2,000 lines/s), the newest, and
+# only the blocks that hold them are kept and decoded: a flood costs the relay next to nothing.
+MAX_BUFFER = 64 * 1024  # bytes of output held per subscriber (and at least the newest block)
+MAX_LINES = 100  # lines per message: the newest; the rest counted as dropped
 WRITE_TIMEOUT = 10.0  # a subscriber that takes longer to accept a message is dropped
 
 Tap = Callable[[str, str, bytes, float], None]
@@ -54,15 +57,23 @@ class Feed:
 
     def take_lines(self, redact: Callable[[str], str]) -> tuple[list[list[Any]], int]:
         """The buffered output as [service, stream, text, ts] rows (the newest MAX_LINES), and how
-        many lines were dropped since the last message."""
+        many lines were dropped since the last message. Blocks are decoded newest first, and
+        only until MAX_LINES are in hand; older ones are only counted."""
         rows: list[list[Any]] = []
-        for service, stream, block, ts in self.blocks:
+        dropped = self.dropped
+        while self.blocks:
+            service, stream, block, ts = self.blocks.pop()
+            if len(rows) >= MAX_LINES:
+                dropped += block.count(b"\n") + 1
+                continue
             text = redact(block.decode("utf-8", "replace"))  # once per block, not per line
-            rows.extend([service, stream, line, ts] for line in text.split("\n"))
-        self.blocks.clear()
+            lines = text.split("\n")
+            room = MAX_LINES - len(rows)
+            dropped += max(0, len(lines) - room)
+            rows[:0] = [[service, stream, line, ts] for line in lines[-room:]]
         self.bytes = 0
-        dropped, self.dropped = self.dropped + max(0, len(rows) - MAX_LINES), 0
-        return rows[-MAX_LINES:], dropped
+        self.dropped = 0
+        return rows, dropped
 
 
 async def serve(writer: asyncio.StreamWriter, reader: asyncio.StreamReader,
