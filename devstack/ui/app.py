@@ -6,6 +6,8 @@ every answer masked by the Redactor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from starlette.staticfiles import StaticFiles
 
 from devstack.config.specs import StackSpec
 from devstack.engine.runs import document, load_runs, runs_dir
+from devstack.env.layers import build_env
+from devstack.env.secrets import Redactor
 from devstack.errors import DevstackError
 from devstack.logs.reader import tail
 from devstack.ui.actions import Actions
@@ -28,6 +32,14 @@ from devstack.ui.security import ASGIApp, Guard
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE = 15.0  # a comment line this often on a quiet stream: a page that left is found out
 MAX_LOG_LINES = 10_000
+
+
+def learn_secrets(stack: StackSpec, redactor: Redactor) -> None:
+    """Every value the services' environments hold that devstack never shows (read again before
+    the log files are served: a .env may have changed since the dashboard started)."""
+    for spec in stack.services.values():
+        with contextlib.suppress(Exception):  # an unreadable .env: its values cannot leak from here
+            redactor.learn(build_env(stack, spec, dict(os.environ)).secrets())
 
 
 class Api:
@@ -87,6 +99,7 @@ class Api:
         text = request.query_params.get("n", "100")
         if not text.isdigit() or not 1 <= int(text) <= MAX_LOG_LINES:
             return self.error(f"n must be a whole number from 1 to {MAX_LOG_LINES}, got {text[:20]!r}", 400)
+        await asyncio.to_thread(learn_secrets, self.stack, self.hub.redactor)
         records = await asyncio.to_thread(tail, self.state_dir / "logs", [name], int(text))
         return self.reply({"lines": [{"service": r.service, "stream": r.stream, "line": r.text,
                                       "ts": iso(r.ts.timestamp())} for r in records]})

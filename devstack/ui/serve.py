@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import socket
 import sys
 import webbrowser
@@ -22,11 +21,10 @@ from devstack.config.specs import StackSpec
 from devstack.control import client
 from devstack.control.paths import StatePaths
 from devstack.engine.offline import offline_status
-from devstack.env.layers import build_env
 from devstack.env.secrets import Redactor
 from devstack.errors import UsageError
 from devstack.ui.actions import Actions
-from devstack.ui.app import create_app
+from devstack.ui.app import create_app, learn_secrets
 from devstack.ui.feed import Hub, Link
 from devstack.ui.security import new_token, write_token
 
@@ -76,15 +74,6 @@ def take_port(port: int | None, say: Callable[[str], None]) -> socket.socket:
     return sock
 
 
-def redactor_for(stack: StackSpec) -> Redactor:
-    """Every value the services' environments hold that devstack never shows."""
-    redactor = Redactor()
-    for spec in stack.services.values():
-        with contextlib.suppress(Exception):  # an unreadable .env: its values cannot leak from here
-            redactor.learn(build_env(stack, spec, dict(os.environ)).secrets())
-    return redactor
-
-
 def serve(stack: StackSpec, port: int | None, open_browser: bool, until_down: bool) -> int:
     paths = StatePaths.of(stack.root)
     paths.make_private_dirs()
@@ -92,7 +81,8 @@ def serve(stack: StackSpec, port: int | None, open_browser: bool, until_down: bo
     bound = sock.getsockname()[1]
     token = new_token()
     write_token(paths.run_dir / TOKEN_FILE, token)
-    hub = Hub(redactor_for(stack))
+    hub = Hub(Redactor())
+    learn_secrets(stack, hub.redactor)
 
     def fetch() -> dict[str, Any]:
         result: dict[str, Any] = client.call(paths.socket, "status", io_timeout=10)

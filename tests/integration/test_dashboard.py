@@ -12,6 +12,7 @@ import re
 import socket
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -323,3 +324,33 @@ def test_the_supervisor_stream_is_bounded_for_a_reader_that_never_reads(stack: S
             assert r.code == 0
     finally:
         sock.close()
+
+
+def test_a_value_added_to_a_env_file_later_is_masked_too(running: tuple[Stack, Dashboard]) -> None:
+    """The dashboard learns the .env files again before it serves log files."""
+    stack, ui = running
+    later = "added-later-5e1d"
+    stack.write(".env", f"SERVICE_SECRET={ENV_MARKER}\nLATER={later}\n")
+    assert stack.run("restart", "web").code == 0
+    with (stack.root / ".devstack" / "logs" / "web.log").open("a") as log:
+        log.write(f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout printed {later}\n")
+    body = ui.request("GET", "/api/v1/services/web/logs?n=5").body.decode()
+    assert "printed ****" in body and later not in body
+
+
+def test_up_ui_in_the_foreground_prints_the_line_and_ctrl_c_ends_both(stack: Stack) -> None:
+    write_stack(stack)
+    out = stack.root.parent / "fg.out"
+    proc = stack.spawn("up", "--ui", out=out)
+
+    def printed() -> str | None:
+        return next((x for x in out.read_text().splitlines() if x.startswith("dashboard: ")), None)
+
+    line = wait_until(printed, 30, "the dashboard line")
+    match = LINE.match(line)
+    assert match
+    stack.wait_state("api", "healthy")
+    proc.send_signal(2)
+    assert proc.wait(30) == 130
+    with socket.socket() as s:  # the dashboard is gone with the stack
+        assert s.connect_ex(("127.0.0.1", int(match[1]))) != 0
