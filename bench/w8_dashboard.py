@@ -177,7 +177,9 @@ def _probed(port: int) -> str:
 
 
 def _state_to_dom(bench: Bench, browser: Any) -> None:
-    stack = Stack(bench, "w8-dom", {f"s{i}": _probed(free_port()) for i in range(3)})
+    # Killed again and again: restarted at once each time, never given up on.
+    again = 'max_restarts = 100\nbackoff = "100ms"\nbackoff_max = "100ms"\n'
+    stack = Stack(bench, "w8-dom", {f"s{i}": _probed(free_port()) + again for i in range(3)})
     try:
         stack.up()
         page = browser.new_page()
@@ -289,8 +291,7 @@ def _flood(bench: Bench, browser: Any) -> None:
                     lags.append((time.monotonic() - t0) * 1000)
                 time.sleep(0.2)
             figures["paced_cpu"] = cpu_seconds(sup) - cpu0
-            text = log.read_bytes()
-            figures["lost"] = rate * seconds - text.count(b" line ")
+            figures["lost"] = rate * seconds - sum(text.count(b" line ") for text in _files(log))
             if page is not None:
                 figures["pane"] = page.evaluate("document.querySelectorAll('#log .line').length")
                 figures["lag"] = max(lags) if lags else 0.0
@@ -335,11 +336,19 @@ def _tail(path: Path) -> bytes:
         return b""
 
 
+def _files(path: Path) -> list[bytes]:
+    """A log file's contents, oldest first, rotated ones (NAME.log.N … NAME.log.1) included."""
+    rotated = sorted(path.parent.glob(path.name + ".*"), key=lambda p: -int(p.suffix[1:]))
+    return [p.read_bytes() for p in [*rotated, path]]
+
+
 def _span(path: Path) -> float:
-    """Seconds from the first to the last flood line, by the log file's own timestamps."""
+    """Seconds from the first to the last flood line, by the log files' own timestamps."""
     from datetime import datetime
 
-    stamps = [line.split(b" ", 1)[0] for line in path.read_bytes().splitlines() if b" line " in line]
+    stamps = [
+        line.split(b" ", 1)[0] for text in _files(path) for line in text.splitlines() if b" line " in line
+    ]
     first, last = (
         datetime.fromisoformat(s.decode().replace("Z", "+00:00")).timestamp() for s in (stamps[0], stamps[-1])
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,10 +24,12 @@ from devstack.control import protocol
 
 BATCH = 0.05  # changes and lines within this go out in one message
 # A subscriber is a person's page, which shows a screenful and keeps the last thousand lines; the
-# log files keep everything. So at most MAX_LINES per message (2,000 lines/s), the newest, and
-# only the blocks that hold them are kept and decoded: a flood costs the relay next to nothing.
+# log files keep everything. So lines go out at LINES_PER_S (a burst of up to BURST at once: a
+# whole traceback), the newest; only the blocks that hold them are kept and decoded, the rest
+# counted: a flood costs the relay next to nothing, and the dashboard and browser little.
 MAX_BUFFER = 64 * 1024  # bytes of output held per subscriber (and at least the newest block)
-MAX_LINES = 100  # lines per message: the newest; the rest counted as dropped
+LINES_PER_S = 500
+BURST = 1000
 WRITE_TIMEOUT = 10.0  # a subscriber that takes longer to accept a message is dropped
 
 Tap = Callable[[str, str, bytes, float], None]
@@ -55,20 +58,20 @@ class Feed:
         self.changed = True
         self.wake.set()
 
-    def take_lines(self, redact: Callable[[str], str]) -> tuple[list[list[Any]], int]:
-        """The buffered output as [service, stream, text, ts] rows (the newest MAX_LINES), and how
+    def take_lines(self, redact: Callable[[str], str], limit: int) -> tuple[list[list[Any]], int]:
+        """The buffered output as [service, stream, text, ts] rows (the newest `limit`), and how
         many lines were dropped since the last message. Blocks are decoded newest first, and
-        only until MAX_LINES are in hand; older ones are only counted."""
+        only until `limit` lines are in hand; older ones are only counted."""
         rows: list[list[Any]] = []
         dropped = self.dropped
         while self.blocks:
             service, stream, block, ts = self.blocks.pop()
-            if len(rows) >= MAX_LINES:
+            if len(rows) >= limit:
                 dropped += block.count(b"\n") + 1
                 continue
             text = redact(block.decode("utf-8", "replace"))  # once per block, not per line
             lines = text.split("\n")
-            room = MAX_LINES - len(rows)
+            room = limit - len(rows)
             dropped += max(0, len(lines) - room)
             rows[:0] = [[service, stream, line, ts] for line in lines[-room:]]
         self.bytes = 0
@@ -89,6 +92,7 @@ async def serve(writer: asyncio.StreamWriter, reader: asyncio.StreamReader,
             feed.change()
 
     watcher = asyncio.ensure_future(watch_changes())
+    allowance, refilled = float(BURST), time.monotonic()
     gone = asyncio.ensure_future(reader.read(1))  # a subscriber says nothing more: EOF means it left
     try:
         await asyncio.sleep(0)  # the watcher waits on the notifier before the snapshot is taken
@@ -106,7 +110,11 @@ async def serve(writer: asyncio.StreamWriter, reader: asyncio.StreamReader,
                 feed.changed = False
                 out += protocol.encode({"event": "status", "data": status()})
             if feed.blocks or feed.dropped:
-                lines, dropped = feed.take_lines(redact)
+                now = time.monotonic()
+                allowance = min(float(BURST), allowance + (now - refilled) * LINES_PER_S)
+                refilled = now
+                lines, dropped = feed.take_lines(redact, int(allowance))
+                allowance -= len(lines)
                 out += protocol.encode({"event": "log", "lines": lines, "dropped": dropped})
             if out:
                 await _send(writer, out)

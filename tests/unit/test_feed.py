@@ -21,10 +21,10 @@ def test_a_subscriber_gets_the_newest_lines_and_a_count_of_the_rest() -> None:
         feed = stream.Feed()
         feed.tap("api", "stdout", block(0, 150), 1.0)
         feed.tap("web", "stderr", block(150, 30), 2.0)
-        rows, dropped = feed.take_lines(str.upper)
-        assert len(rows) == stream.MAX_LINES and dropped == 80
+        rows, dropped = feed.take_lines(str.upper, 100)
+        assert len(rows) == 100 and dropped == 80
         assert rows[0] == ["api", "stdout", "LINE 80", 1.0] and rows[-1] == ["web", "stderr", "LINE 179", 2.0]
-        assert feed.take_lines(str.upper) == ([], 0)
+        assert feed.take_lines(str.upper, 100) == ([], 0)
 
     asyncio.run(main())
 
@@ -35,7 +35,7 @@ def test_a_subscriber_that_falls_behind_holds_a_bounded_buffer() -> None:
         for i in range(1000):
             feed.tap("api", "stdout", block(i * 10, 10), float(i))
         assert feed.bytes <= stream.MAX_BUFFER
-        rows, dropped = feed.take_lines(str)
+        rows, dropped = feed.take_lines(str, stream.BURST)
         assert len(rows) + dropped == 10_000 and rows[-1][2] == "line 9999"
 
     asyncio.run(main())
