@@ -122,9 +122,9 @@ def setup(opts: Options, names: tuple[str, ...]) -> None:
             click.echo(prefix + line)
         code = proc.wait()
         if code != 0:
-            from devstack.doctor.signatures.diagnose import context_for, diagnose
+            from devstack.doctor.signatures.diagnose import context_for, diagnose, last_words
 
-            reason = diagnose(list(last), context_for(stack, spec, built))
+            reason = diagnose(list(last), context_for(stack, spec, built)) or last_words(list(last))
             said = f"setup of {name} failed with exit code {code}" + (f": {reason}" if reason else "")
             click.echo(f"{'devstack'.ljust(width)} | {said}", err=True)
             leave(code)

@@ -2,7 +2,9 @@
 
 A service that cannot reach its database says so in its own words (pgjdbc's "Connection to
 127.0.0.1:5432 refused", node's "connect ECONNREFUSED 127.0.0.1:5432", psycopg's "connection to
-server at … port 5432 failed") or only answers its probe with 503. The cause is rarely the
+server at … port 5432 failed", asyncpg's "Connect call failed", or a timeout: libpq's "timeout
+expired", node-postgres' "Error: timeout expired", asyncpg's bare TimeoutError) or only answers its
+probe with 503. The cause is rarely the
 service itself: the database is still starting, was stopped, or failed. This module turns
 those words, the addresses named in the service's environment (DATABASE_URL,
 SPRING_DATASOURCE_URL, …) and a snapshot of the other services' states into one line that
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from devstack.doctor.peers import Peer
 from devstack.env.layers import EnvVar, Layer, ServiceEnv
 from devstack.text.places import shown
 
@@ -60,6 +63,19 @@ _REFUSED_AT: Final = tuple(re.compile(p) for p in (
     r"connect: connection refused.*?(?P<host>[\w.\-]+):(?P<port>\d+)",  # Go
     r"\[Errno 111\] Connection refused.*?\(host=(?P<host>[^,\s]+), port=(?P<port>\d+)",
 ))
+# How clients say a connection timed out, naming the address.
+_TIMED_OUT_AT: Final = tuple(re.compile(p) for p in (
+    r'connection to server at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<port>\d+) failed: '
+    r"(?:timeout expired|Connection timed out)",  # libpq 14+
+    r"ETIMEDOUT (?P<host>[\w.\-]+|\[?[0-9a-fA-F:.]+\]?):(?P<port>\d+)",  # node
+    r"Connect(?:ion)? timed out.*?(?P<host>[\w.\-]+):(?P<port>\d+)",
+))
+# A timeout that names no address (node-postgres, asyncpg): the environment has to say which.
+_TIMED_OUT: Final = re.compile(
+    r"\btimeout expired\b|Connection timed out|\bETIMEDOUT\b|timeout exceeded when trying to connect|"
+    r"Connection terminated due to connection timeout")
+# asyncpg's: a bare TimeoutError, a connection's only when the trace shows a connect.
+_BARE_TIMEOUT: Final = re.compile(r"^(?:asyncio\.(?:exceptions\.)?)?TimeoutError$")
 # libpq before 14 says the address on the line after "could not connect to server".
 _ACCEPTING_ON: Final = re.compile(
     r'Is the server running on host "(?P<host>[^"]+)".*accepting\s+TCP/IP connections on port (?P<port>\d+)')
@@ -78,17 +94,6 @@ _NO_ROLE: Final = re.compile(r'role "(?P<user>[^"]+)" does not exist')
 # A state as a sentence says it ("postgres is in backoff").
 _STATE_WORDS: Final = {"backoff": "in backoff (restarting after a crash)",
                        "pending": "pending (waiting for its own dependencies)"}
-
-
-@dataclass(frozen=True)
-class Peer:
-    """Another service of the stack, as a diagnosis sees it: a snapshot, not the live service."""
-
-    name: str
-    port: int | None
-    state: str  # SPEC's state name
-    error: str | None = None  # its own one-line reason, when it has one
-    setup: str | None = None  # its setup command: where the stack creates users and databases
 
 
 @dataclass(frozen=True)
@@ -144,21 +149,21 @@ def reach_reason(name: str, lines: Sequence[str], addresses: Sequence[Address],
 
     `alive`: the service's process still runs (it answers its probe with an error) rather than
     having exited at start."""
-    host, port = _refused_address(lines)
+    host, port, timed_out = _refused_address(lines)
     by_port = {p.port: p for p in peers.values() if p.port is not None and p.name != name}
     if port is not None:
         peer = by_port.get(port) if host in _LOCAL_HOSTS else None
         address = _address_for(addresses, port)
         if peer is None:
-            if host not in _LOCAL_HOSTS or any(p.port == port for p in peers.values()):
-                return None
-            named = f" ({address.where})" if address else ""
-            return (f"{name} cannot reach {host}:{port}{named}: nothing listens there, and no service "
-                    f"of this stack has port {port}; start what should, or add it to stack.toml")
+            if any(p.port == port for p in peers.values()):
+                return None  # its own port
+            return _nobody(name, host, port, address, timed_out)
         return _about(name, peer, f"{host}:{port}", address, depends_on, alive)
     refused = any(_REFUSED.search(line) for line in lines)
+    timed_out = any(_TIMED_OUT.search(line) for line in lines) or (
+        any(_BARE_TIMEOUT.search(line) for line in lines) and any("connect" in line for line in lines))
     unavailable = probe_error is not None and _UNAVAILABLE.search(probe_error) is not None
-    if not (refused or unavailable):
+    if not (refused or unavailable or timed_out):
         return None
     # No address in the output: the peers the service names in its environment, then its
     # dependencies, in that order; the first one that is not up is the likely cause.
@@ -169,16 +174,41 @@ def reach_reason(name: str, lines: Sequence[str], addresses: Sequence[Address],
             if peer.port is None:
                 at = "it"
             return _about(name, peer, at, address, depends_on, alive)
+    if timed_out and not refused:
+        # No service of the stack to blame: the address the environment names, if one.
+        named = next((a for a in addresses if a.host and a.port not in by_port), None)
+        if named is not None:
+            return _nobody(name, named.host, named.port, named, True)
     return None
 
 
-def _refused_address(lines: Sequence[str]) -> tuple[str, int | None]:
+def _refused_address(lines: Sequence[str]) -> tuple[str, int | None, bool]:
+    """(host, port, whether it timed out rather than was refused) of the last failed connect
+    that names its address."""
     for line in reversed(lines):
-        for pattern in (*_REFUSED_AT, _ACCEPTING_ON):
-            match = pattern.search(line)
-            if match:
-                return match.group("host").strip("[]") or "localhost", int(match.group("port"))
-    return "", None
+        for patterns, timed_out in ((_REFUSED_AT, False), ((_ACCEPTING_ON,), False), (_TIMED_OUT_AT, True)):
+            for pattern in patterns:
+                match = pattern.search(line)
+                if match:
+                    return match.group("host").strip("[]") or "localhost", int(match.group("port")), timed_out
+    return "", None, False
+
+
+def _nobody(name: str, host: str, port: int, address: Address | None, timed_out: bool) -> str:
+    """No service of the stack has the port: what the failure says about the address itself."""
+    named = f" ({address.where})" if address else ""
+    head = f"{name} cannot reach {host}:{port}{named}"
+    local = host in _LOCAL_HOSTS
+    if timed_out and local:
+        return (f"{head}: the connection timed out: something holds the port but does not accept "
+                "(hung, or its backlog is full); see who: devstack status, ss -ltnp")
+    if timed_out:
+        return (f"{head}: the connection timed out: check that the host is right and reachable from "
+                "this machine (VPN, firewall), or run the database in this stack")
+    if local:
+        return (f"{head}: nothing listens there, and no service of this stack has port {port}; start "
+                "what should, or add it to stack.toml")
+    return f"{head}: connection refused: nothing listens on that port there; check the host and port"
 
 
 def _address_for(addresses: Sequence[Address], port: int) -> Address | None:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.doctor import checks, listeners
-from devstack.doctor.reach import Peer, addresses_in, database_reason, reach_reason
+from devstack.doctor.peers import Peer
 from devstack.env.layers import build_env
 from devstack.probes.target import probe_target
 from devstack.process import spawn
@@ -30,7 +30,8 @@ class Diagnostics(Protocol):
         starting."""
 
     async def crashed(self, spec: ServiceSpec, lines: list[str], peers: Mapping[str, Peer]) -> str | None:
-        """Why its process died, from its last output lines."""
+        """Why its process died, from its last output lines: a known cause with its fix, else the
+        message of the stack trace the output ends with."""
 
     async def impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
         """After a passing probe: "port 8001 is answered by pid N …, not by api" when another
@@ -95,6 +96,9 @@ class StackDiagnostics:
                         probe_error: str | None) -> str | None:
         """The other services first (a database that is not up explains a refusal better than the
         refusal does), then the known signatures of the service's own output."""
+        # ~10 ms of patterns to compile: loaded once something failed, not before the first start
+        from devstack.doctor.reach import addresses_in, database_reason, reach_reason
+
         env = build_env(self.stack, spec, self.os_env)
         addresses = addresses_in(env, self.stack.root)
         depends = {name: str(condition) for name, condition in spec.depends_on.items()}
@@ -103,6 +107,7 @@ class StackDiagnostics:
         if reason or alive:
             return reason
         # ~4 ms of imports and patterns: only once something failed
-        from devstack.doctor.signatures.diagnose import context_for, diagnose
+        from devstack.doctor.signatures.diagnose import context_for, diagnose, last_words
 
-        return diagnose(lines, context_for(self.stack, spec, env))
+        # No known signature: the message of the trace it died with, never a frame or a pointer.
+        return diagnose(lines, context_for(self.stack, spec, env)) or last_words(lines)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from devstack.config.durations import format_duration
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
-from devstack.doctor.reach import Peer
+from devstack.doctor.peers import Peer
 from devstack.engine import policy
 from devstack.engine.clock import Clock
 from devstack.engine.diagnosis import Diagnostics

@@ -9,11 +9,13 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.harness import Stack, free_port, q, wait_until
+from tests.support.postgres import PASSWORD, make_cluster, remove_cluster, server_command
 
 REPO = Path(__file__).resolve().parents[2]
 CORE_API = REPO / "demo" / "core-api"
@@ -40,12 +42,12 @@ def jar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def spring_stack(stack: Stack, jar: Path, *, env: dict[str, str], extra: str = "",
-                 port: int | None = None) -> int:
+                 port: int | None = None, start_period: str = "120s") -> int:
     """A stack whose core-api runs the real jar; its HTTP port is returned."""
     port = port or free_port()
     env = {"SERVER_PORT": str(port), **env}
     health = (f'health = {{ http = "http://127.0.0.1:{port}/api/health/db", '
-              'expect_json = { status = "OK" }, start_period = "120s" }')
+              f'expect_json = {{ status = "OK" }}, start_period = "{start_period}" }}')
     stack.toml(f"""
 [services.core-api]
 command = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", {q(str(jar))}]
@@ -108,6 +110,50 @@ port = {db_port}
                      "start it: devstack start postgres; it keeps running meanwhile"), error
     assert "not-shown-8d1f" not in stack.run("status", "--json").out
     assert accepts(port)  # the JVM runs (and answers 503)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Path]:
+    data = make_cluster()
+    yield data
+    remove_cluster(data)
+
+
+@pytest.mark.parametrize(("password", "database", "expected"), [
+    ("wrong-pass-77aa", "postgres",
+     'Postgres refused the password of user "postgres" (named by SPRING_DATASOURCE_USERNAME = postgres in '
+     "stack.toml): the password the service gives (SPRING_DATASOURCE_PASSWORD) differs from the one the "
+     "user was created with"),
+    (PASSWORD, "nosuchdb",
+     'Postgres has no database "nosuchdb" (named by SPRING_DATASOURCE_URL = jdbc:postgresql://127.0.0.1:'
+     "{db_port}/nosuchdb in stack.toml): create it"),
+])
+def test_a_database_that_refuses_the_login_is_told_which_refusal(
+        stack: Stack, jar: Path, cluster: Path, password: str, database: str, expected: str) -> None:
+    """A real Postgres that is up: Hikari's "password authentication failed" or "database does not
+    exist" becomes the user or database, the variable that names it, never the password."""
+    db_port = free_port()
+    spring_stack(stack, jar, env={
+        "SPRING_DATASOURCE_URL": f"jdbc:postgresql://127.0.0.1:{db_port}/{database}",
+        "SPRING_DATASOURCE_USERNAME": "postgres", "SPRING_DATASOURCE_PASSWORD": password},
+        start_period="30s", extra=f"""
+depends_on = ["postgres"]
+
+[services.postgres]
+command = {q(server_command(cluster, db_port))}
+health = {{ tcp = "127.0.0.1:{db_port}" }}
+""")
+    stack.run("up", "-d", timeout=180)
+
+    def explained() -> str | None:
+        error = stack.service("core-api")["health"]["error"] or ""
+        return error if ": Postgres " in error else None
+
+    error = wait_until(explained, 90, "core-api's reason to name the refusal", interval=0.5)
+    said = "health probe did not pass within 30 s: " + expected.format(db_port=db_port)
+    assert error.startswith(said), error
+    out = stack.run("status", "--json").out
+    assert password not in out and PASSWORD not in out
 
 
 def test_a_jar_that_was_never_built(stack: Stack) -> None:
@@ -181,6 +227,32 @@ def test_no_datasource_names_the_variable_and_where_to_set_it(stack: Stack, jar:
     error = wait_until(lambda: stack.service("core-api")["health"]["error"], 120, "a reason")
     assert error.startswith("Spring Boot has no datasource URL: set SPRING_DATASOURCE_URL "), error
     assert "in [services.core-api.env] of stack.toml or in .env" in error, error
+
+
+def test_application_failed_to_start_is_told_by_its_description_and_action(stack: Stack, jar: Path) -> None:
+    """Spring's own failure report: a port that is not a number. Said from stack.toml, the value is
+    shown; read from a .env file, it is not."""
+    spring_stack(stack, jar, env={"SERVER_PORT": "eighty"})
+    assert stack.run("up", "-d", timeout=180).code == 1
+    error = wait_until(lambda: stack.service("core-api")["health"]["error"], 120, "a reason")
+    assert error == ("Invalid value 'eighty' for configuration property 'server.port' (originating from "
+                     "'System Environment Property \"SERVER_PORT\"'). Validation failed for the following "
+                     "reason: Failed to convert to type java.lang.Integer Action: Review the value of the "
+                     "property with the provided reason."), error
+    stack.run("down")
+
+    stack.write(".env", "SERVER_PORT=port-8d1f\n")
+    stack.toml(f"""
+[services.core-api]
+command = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", {q(str(jar))}]
+env_file = ".env"
+max_restarts = 1
+health = {{ tcp = "127.0.0.1:{free_port()}", start_period = "120s" }}
+""")
+    assert stack.run("up", "-d", timeout=180).code == 1
+    error = wait_until(lambda: stack.service("core-api")["health"]["error"], 120, "a reason")
+    assert error.startswith("Invalid value "), error
+    assert "8d1f" not in error and "8d1f" not in stack.run("status", "--json").out
 
 
 def test_a_maven_build_that_fails_in_setup_is_told_by_its_first_error(stack: Stack) -> None:

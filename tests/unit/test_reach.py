@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from devstack.config.specs import Condition, ServiceSpec, StackSpec
-from devstack.doctor.reach import Peer, addresses_in, database_reason, reach_reason
+from devstack.doctor.peers import Peer
+from devstack.doctor.reach import addresses_in, database_reason, reach_reason
 from devstack.env.layers import build_env
 from tests.unit.test_signatures import load
 
@@ -148,3 +149,117 @@ def test_output_without_a_refusal_says_nothing(tmp_path: Path) -> None:
     addresses = addresses_in(build_env(stack, spec, {}), tmp_path)
     lines = load("spring_port_in_use.txt", tmp_path)
     assert reach_reason("core-api", lines, addresses, peers("stopped"), {}, False) is None
+
+
+# --- issue 18: Python and Node clients (SQLAlchemy, psycopg, asyncpg, node-postgres) ------------------
+
+API_URL = "postgresql://lifebit_user:lifebit_pass@127.0.0.1:{port}/lifebit_db"
+
+
+def api(tmp_path: Path, port: int, *, in_dotenv: bool = False, database: str = "lifebit_db",
+        user: str = "lifebit_user") -> tuple[StackSpec, ServiceSpec]:
+    url = f"postgresql://{user}:lifebit_pass@127.0.0.1:{port}/{database}"
+    if in_dotenv:
+        (tmp_path / ".env").write_text(f"DATABASE_URL={url}\n")
+    spec = ServiceSpec(name="ai-api", command="uvicorn main:app", cwd=tmp_path, port=8001,
+                       env={} if in_dotenv else {"DATABASE_URL": url})
+    return StackSpec(name="t", root=tmp_path, source=tmp_path / "stack.toml", services={"ai-api": spec}), spec
+
+
+def db_peers(state: str, port: int, error: str | None = None) -> dict[str, Peer]:
+    return {"postgres": Peer("postgres", port, state, error, "./init.sh"),
+            "ai-api": Peer("ai-api", 8001, "failed")}
+
+
+REFUSED = ["sqlalchemy_refused.txt", "psycopg_refused.txt", "asyncpg_refused.txt", "node_pg_refused.txt"]
+
+
+@pytest.mark.parametrize("capture", REFUSED)
+@pytest.mark.parametrize(("state", "depends", "fix"), [
+    ("starting", {}, 'add depends_on = ["postgres"] to ai-api, so that it starts once postgres is healthy'),
+    ("stopped", {}, "start it: devstack start postgres"),
+    ("failed", {"postgres": "healthy"}, "see devstack status and devstack logs postgres"),
+])
+def test_every_client_refused_names_the_database_service(capture: str, state: str, depends: dict[str, str],
+                                                         fix: str, tmp_path: Path) -> None:
+    """The captures were made against 127.0.0.1:55499 with nothing listening."""
+    stack, spec = api(tmp_path, 55499)
+    addresses = addresses_in(build_env(stack, spec, {}), tmp_path)
+    said = reach_reason("ai-api", load(capture, tmp_path), addresses,
+                        db_peers(state, 55499, "FATAL: data directory is missing"), depends, False)
+    where = "DATABASE_URL = postgresql://lifebit_user@127.0.0.1:55499/lifebit_db in stack.toml"
+    failed = " (FATAL: data directory is missing)" if state == "failed" else ""
+    assert said == (f"ai-api cannot reach postgres at 127.0.0.1:55499 ({where}): "
+                    f"postgres is {state}{failed}; {fix}")
+    assert "lifebit_pass" not in said
+
+
+@pytest.mark.parametrize("capture", REFUSED)
+def test_a_refusal_at_a_port_no_service_has(capture: str, tmp_path: Path) -> None:
+    stack, spec = api(tmp_path, 55499, in_dotenv=True)
+    addresses = addresses_in(build_env(stack, spec, {}), tmp_path)
+    said = reach_reason("ai-api", load(capture, tmp_path), addresses, db_peers("healthy", 5432), {}, False)
+    assert said == ("ai-api cannot reach 127.0.0.1:55499 (DATABASE_URL in .env): nothing listens there, "
+                    "and no service of this stack has port 55499; start what should, or add it to stack.toml")
+
+
+@pytest.mark.parametrize("capture", ["sqlalchemy_timeout.txt", "asyncpg_timeout.txt", "node_pg_timeout.txt"])
+def test_a_timeout_names_the_address_and_the_service_behind_it(capture: str, tmp_path: Path) -> None:
+    """The captures timed out against 127.0.0.1:55498, a listener with a full accept queue. libpq names
+    the address; asyncpg's bare TimeoutError and node-postgres' "timeout expired" do not: DATABASE_URL
+    does."""
+    stack, spec = api(tmp_path, 55498, in_dotenv=True)
+    addresses = addresses_in(build_env(stack, spec, {}), tmp_path)
+    lines = load(capture, tmp_path)
+    said = reach_reason("ai-api", lines, addresses, db_peers("starting", 55498), {}, False)
+    assert said == ("ai-api cannot reach postgres at 127.0.0.1:55498 (DATABASE_URL in .env): postgres is "
+                    'starting; add depends_on = ["postgres"] to ai-api, so that it starts once postgres is '
+                    'healthy')
+    said = reach_reason("ai-api", lines, addresses, db_peers("healthy", 5432), {}, False)
+    assert said == ("ai-api cannot reach 127.0.0.1:55498 (DATABASE_URL in .env): the connection timed out: "
+                    "something holds the port but does not accept (hung, or its backlog is full); see who: "
+                    "devstack status, ss -ltnp")
+
+
+def test_a_timeout_to_another_host(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://app:pw@db.internal.example:5432/app\n")
+    spec = ServiceSpec(name="ai-api", command="x", cwd=tmp_path)
+    stack = StackSpec(name="t", root=tmp_path, source=tmp_path / "stack.toml", services={"ai-api": spec})
+    addresses = addresses_in(build_env(stack, spec, {}), tmp_path)
+    said = reach_reason("ai-api", load("asyncpg_timeout.txt", tmp_path), addresses, {}, {}, False)
+    assert said == ("ai-api cannot reach db.internal.example:5432 (DATABASE_URL in .env): the connection "
+                    "timed out: check that the host is right and reachable from this machine (VPN, "
+                    "firewall), or "
+                    "run "
+                    "the database in this stack")
+
+
+@pytest.mark.parametrize(("capture", "expected"), [
+    ("sqlalchemy_password_failed.txt", "password"), ("asyncpg_password_failed.txt", "password"),
+    ("node_pg_password_failed.txt", "password"), ("psycopg_database_missing.txt", "database"),
+    ("asyncpg_database_missing.txt", "database"), ("node_pg_database_missing.txt", "database"),
+    ("sqlalchemy_role_missing.txt", "role"),
+])
+def test_python_and_node_clients_refused_by_postgres(capture: str, expected: str, tmp_path: Path) -> None:
+    """Real Postgres 15 answers (scram-sha-256 for TCP, trust on the socket for the missing role)."""
+    stack, spec = api(tmp_path, 55444, database="lifebit" if expected == "database" else "lifebit_db",
+                      user="lifebit" if expected == "role" else "lifebit_user")
+    env = build_env(stack, spec, {})
+    said = database_reason(load(capture, tmp_path), env, addresses_in(env, tmp_path),
+                           db_peers("healthy", 55444), tmp_path) or ""
+    if expected == "password":
+        assert said == ('Postgres refused the password of user "lifebit_user" (named by DATABASE_URL = '
+                        "postgresql://lifebit_user@127.0.0.1:55444/lifebit_db in stack.toml): the password "
+                        "the "
+                        "service gives differs from the one the user was created with (postgres's setup: "
+                        "./init.sh)")
+    elif expected == "database":
+        assert said == ('Postgres has no database "lifebit" (named by DATABASE_URL = postgresql://lifebit_user@'
+                        "127.0.0.1:55444/lifebit in stack.toml): create it (postgres's setup: ./init.sh), or "
+                        "name an existing database there")
+    else:
+        assert said == ('Postgres has no user (role) "lifebit" (named by DATABASE_URL = postgresql://lifebit@'
+                        "127.0.0.1:55444/lifebit_db in stack.toml): create it (postgres's setup: ./init.sh), "
+                        "or "
+                        "name an existing one")
+    assert "lifebit_pass" not in said

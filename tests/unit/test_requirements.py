@@ -15,15 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.doctor.requirements import (
-    Issue,
-    Line,
-    Verdict,
-    check_requirements,
-    read_requirements,
-    site_packages,
-    venv_python_version,
-)
+from devstack.doctor.reqfile import Issue, Line, Verdict, read_requirements
+from devstack.doctor.requirements import check_requirements, site_packages, venv_python_version
 
 
 def make_venv(path: Path) -> Path:

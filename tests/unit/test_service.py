@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
-from devstack.doctor.reach import Peer
+from devstack.doctor.peers import Peer
 from devstack.engine.states import State
 from devstack.engine.supervisor import Supervisor
 from devstack.logs.hub import LogHub

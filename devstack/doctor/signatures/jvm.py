@@ -53,6 +53,8 @@ def _spring_failed(match: re.Match[str], ctx: Context, lines: list[str]) -> str:
             inside = parts[text]
         elif inside is not None and (text.startswith("*****") or _LOG_LINE.match(text)):
             break
+        elif text.startswith("Additionally,"):
+            inside = None  # other places that set the property: the line has no room for them
         elif inside is not None and text:
             inside.append(text)
     description, action = " ".join(parts["Description:"]), " ".join(parts["Action:"])
