@@ -15,7 +15,7 @@ from typing import Any
 
 VERSION = 1
 MAX_REQUEST = 64 * 1024
-VERBS = frozenset({"ping", "status", "start", "stop", "restart", "wait", "down", "subscribe"})
+VERBS = frozenset({"ping", "status", "start", "stop", "restart", "wait", "down", "apply", "subscribe"})
 
 
 class ProtocolError(ValueError):

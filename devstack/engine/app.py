@@ -28,7 +28,6 @@ from devstack.env.layers import build_env
 from devstack.env.secrets import Redactor
 from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
-from devstack.logs.prefix import use_colour
 from devstack.logs.terminal import TerminalSink
 from devstack.probes import run as probes
 from devstack.process import spawn
@@ -71,12 +70,14 @@ class App:
     """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
 
     def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool,
-                 started_at: float | None = None) -> None:
+                 colour: bool = False, setup: bool = True, started_at: float | None = None) -> None:
         self.stack = stack
+        self.setup = setup  # run setups that never ran before the first starts (`--no-setup`: no)
         self.started_at = started_at  # when `up` began: the timeline counts from there
         self.names = names
         self.no_deps = no_deps
         self.foreground = foreground
+        self.colour = foreground and colour  # the terminal's, and so FORCE_COLOR for the children
         self.paths = StatePaths.of(stack.root)
         self.exit_code = 0
         self.os_env = dict(os.environ)
@@ -97,6 +98,10 @@ class App:
                 self.paths.info.unlink()
             lock.release()
 
+    def _learn_secrets(self, stack: StackSpec) -> None:
+        for spec in stack.services.values():
+            self.redactor.learn(build_env(stack, spec, self.os_env).secrets())
+
     def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
         def build(spec: ServiceSpec) -> Mapping[str, str]:
             built = build_env(self.stack, spec, self.os_env, color=colour)
@@ -107,21 +112,26 @@ class App:
 
     async def _main(self) -> int:
         spawn.install_child_watcher()
-        colour = self.foreground and use_colour()
+        colour = self.colour
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None
-        for spec in self.stack.services.values():
-            self.redactor.learn(build_env(self.stack, spec, self.os_env).secrets())
+        self._learn_secrets(self.stack)
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
+        diagnostics = StackDiagnostics(self.stack, self.os_env, self._tag_prefix)
         loop = asyncio.get_running_loop()
         timeline = Recorder(self.stack, runs_dir(self.paths.state_dir), self.started_at or time.time(),
                             SystemClock(), hub.redactor.text, loop.call_later)
+
+        def adopt(stack: StackSpec) -> None:  # `up` after an edit: the new definition everywhere
+            self.stack = diagnostics.stack = timeline.stack = stack
+            self._learn_secrets(stack)
+
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 probe=probes.run_probe, build_env=self._env_builder(colour),
-                                doctor=StackDiagnostics(self.stack, self.os_env, self._tag_prefix),
-                                tag_prefix=self._tag_prefix, timeline=timeline)
+                                doctor=diagnostics, tag_prefix=self._tag_prefix, on_stack=adopt,
+                                timeline=timeline)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()
         self._write_info(supervisor)
@@ -130,7 +140,7 @@ class App:
         hub.event(f"supervisor {os.getpid()} running {self.stack.name} from {source}; "
                   f"control socket {self.paths.socket}")
         try:
-            supervisor.start(self.names or None, self.no_deps)
+            supervisor.start(self.names or None, self.no_deps, setup=self.setup)
             await supervisor.done.wait()
         finally:
             await server.close()
@@ -167,11 +177,12 @@ class App:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
-def detached_main(stack: StackSpec, names: list[str], no_deps: bool, started_at: float | None = None) -> int:
+def detached_main(stack: StackSpec, names: list[str], no_deps: bool, setup: bool = True,
+                  started_at: float | None = None) -> int:
     """Entry point of the background supervisor process started by `up -d`."""
     with contextlib.suppress(OSError):
         os.setsid()
     try:
-        return App(stack, names, no_deps, foreground=False, started_at=started_at).run()
+        return App(stack, names, no_deps, foreground=False, setup=setup, started_at=started_at).run()
     except AlreadyRunning:
         return EXIT_LOST_RACE

@@ -1,9 +1,9 @@
 """The startup timelines kept under `.devstack/timeline/`: one JSON file per `up` (the last
-RUNS_KEPT, surviving `down`), read back as SPEC's `devstack analyze --json` document, with the
+RUNS_KEPT, surviving `down`), read back as the `devstack analyze --json` document (docs/analyze.md), with the
 critical chain: the dependency path that decided when the stack was ready.
 
 A run file holds more than the document shows: every start of every service (restarts included),
-its dependencies and whether it is optional. `document()` is the projection SPEC fixes. Plain
+its dependencies and whether it is optional. `document()` is that document's projection. Plain
 synchronous code and pure functions: `analyze` and the dashboard read these without a supervisor.
 """
 
@@ -80,7 +80,7 @@ def first(starts: list[Record], phase: str) -> float | None:
 
 
 def service_phases(record: Record) -> dict[str, float | None]:
-    """Each phase of SPEC's document for one service: the first time it was reached in the run."""
+    """Each phase of the analyze document for one service: the first time it was reached in the run."""
     starts = record.get("starts") or []
     phases: dict[str, float | None] = {"wait_s": record.get("wait_s"),
                                        "preflight_s": record.get("preflight_s")}
@@ -136,7 +136,7 @@ def critical_chain(records: list[Record]) -> list[str]:
 
 
 def document(run: Mapping[str, Any]) -> dict[str, Any]:
-    """SPEC's `devstack analyze --json` document of one run file."""
+    """The `devstack analyze --json` document of one run file."""
     records: list[Record] = list(run.get("services") or [])
     services = []
     for record in records:

@@ -122,7 +122,7 @@ class Recorder:
         self.path = run_file(folder, started_at, os.getpid())
         self._run: dict[str, Any] = {"stack": stack.name, "started_at": started_at, "pid": os.getpid(),
                                      "services": []}
-        self._stack = stack
+        self.stack = stack  # the definition in force: `up` after an edit replaces it
         self._records: dict[str, Record] = {}
         self._live: dict[str, _Live] = {}
         self._timer: TimerHandle | None = None
@@ -133,7 +133,7 @@ class Recorder:
     def _record(self, name: str) -> Record:
         record = self._records.get(name)
         if record is None:
-            spec = self._stack.services[name]
+            spec = self.stack.services[name]
             record = {"name": name, "optional": spec.optional,
                       "depends_on": {dep: str(cond) for dep, cond in spec.depends_on.items()},
                       "wait_s": None, "preflight_s": None, "starts": [], "state": None, "error": None}
@@ -176,7 +176,7 @@ class Recorder:
         return all(r["state"] in _SETTLED for r in self._run["services"])
 
     def _probe_dials_port(self, name: str) -> bool:
-        spec = self._stack.services[name]
+        spec = self.stack.services[name]
         target = probe_target(spec.health) if spec.health else None
         return target is not None and spec.port is not None and target.port == spec.port
 

@@ -1,4 +1,4 @@
-"""Fault rows of ../shared/RELIABILITY.md left open by the first ten (README.md): R03, R04, R09, R13,
+"""Fault rows of the catalogue (README.md) left open by the first ten: R03, R04, R09, R13,
 R18, R21, R22, R25–R36, against the real CLI. catalogue_rows.md maps every one of those rows to
 the tests that cover it, in this file or elsewhere.
 
@@ -731,7 +731,7 @@ def test_a_port_held_at_start_names_the_holder_and_spawns_nothing(stack: Stack, 
 
 
 def test_exit_0_and_death_by_signal_are_told_apart(stack: Stack, figure: Figure) -> None:
-    """R03: `zero` exits 0 (restart on-failure: SPEC says `exited`, not restarted), `always` exits 0
+    """R03: `zero` exits 0 (restart on-failure: docs/status.md says `exited`, not restarted), `always` exits 0
     with restart = "always" (restarted with backoff), `segv` dies of SIGSEGV (restarted, then
     failed, "killed by SIGSEGV", exit code 139), `termzero` exits 0 on SIGTERM under
     restart = "always" and is stopped by the user (never restarted after the stop)."""
@@ -1018,7 +1018,7 @@ class TerminalInjection(KnownBug):
     OSC 52 (clipboard write), OSC 0 (window title), ESC[2J / ESC[H (clear screen, cursor home),
     ESC[5A / ESC[2K (cursor up, erase line) and mid-line \\r through; SGR colour is not reset at
     the end of a line, so it bleeds into the next line's prefix; and .devstack/logs/NAME.log keeps
-    the raw ESC bytes. RELIABILITY asks: keep SGR only (on a TTY) with ESC[0m appended per line,
+    the raw ESC bytes. The catalogue asks: keep SGR only (on a TTY) with ESC[0m appended per line,
     strip cursor movement, clear-screen and OSC, show the last \\r segment, no ANSI in files."""
 
 
@@ -1239,7 +1239,7 @@ def test_malformed_env_files_are_located_and_never_leak_values(stack: Stack, fig
     value a marker; and a service whose declared env_file is missing. The bad lines are named by
     file:line, the BOM does not end up in the first name, the missing file keeps its service from
     starting, and no marker appears in any output or devstack file. (devstack reports malformed
-    lines as warnings and keeps going, as python-dotenv does; RELIABILITY would make them errors.)"""
+    lines as warnings and keeps going, as python-dotenv does; the catalogue would make them errors.)"""
     side = stack.root / "side.log"
     stack.write("life.py", LIFE)
     (stack.root / "svc").mkdir()
@@ -1268,7 +1268,7 @@ optional = true
     duplicate_warned = int("DUP" in doctor.out)
     figure("marker occurrences", leaks, f"in {len(runs)} outputs and {len(files)} files", 0)
     figure("bad lines located correctly", located, "of 2", 2)
-    figure("duplicate key warned (RELIABILITY asks for it; SPEC is silent)", duplicate_warned, "y/n", None)
+    figure("duplicate key warned (asked for, not promised)", duplicate_warned, "y/n", None)
     assert leaks == 0
     assert located == 2, doctor.out
     assert re.search(r"^FIRST\s", env.out, re.M) and "\ufeff" not in env.out, env.out
@@ -1369,8 +1369,8 @@ def test_broken_stack_files_are_one_plain_error_and_start_nothing(stack: Stack, 
 
 def test_dependency_cycles_and_unknown_names_are_refused_with_the_path(stack: Stack, figure: Figure) -> None:
     """R33: a 3-cycle and a self-loop are refused with the whole cycle printed, an unknown dependency
-    with a close match gets the suggestion; exit 2, nothing started. (RELIABILITY's third case,
-    `healthy` on a service without a probe, is allowed by SPEC: such a service counts as up once
+    with a close match gets the suggestion; exit 2, nothing started. (The catalogue's third case,
+    `healthy` on a service without a probe, is allowed by devstack: such a service counts as up once
     `running`.)"""
     side = stack.root / "side.log"
     stack.write("life.py", LIFE)
@@ -1395,7 +1395,7 @@ def test_dependency_cycles_and_unknown_names_are_refused_with_the_path(stack: St
 def test_duplicate_and_invalid_ports_are_refused_at_load(stack: Stack, figure: Figure) -> None:
     """R34: two services declaring one port are refused at load naming both; ports 0 and 70000 are
     refused; exit 2, nothing started. A port below 1024 gets no warning (reported, not asserted:
-    SPEC does not ask for it)."""
+    devstack does not promise it)."""
     side = stack.root / "side.log"
     stack.write("life.py", LIFE)
     port = free_port()
@@ -1458,7 +1458,7 @@ def test_a_project_path_with_spaces_unicode_and_shell_characters(stack: Stack, f
     150 characters (so the socket moves to the runtime folder), a service cwd with a space. up -d,
     status, logs, restart and down all work, the service runs in its folder, nothing is executed
     from the path. (A read-only checkout is not tested: this suite runs as root, which writes
-    anyway, and SPEC keeps the state in <stack>/.devstack with no other place to put it.)"""
+    anyway, and devstack keeps the state in <stack>/.devstack with no other place to put it.)"""
     odd = stack.root / "sp ace é ü 'q' \"dq\" ;x $(touch PWNED)" / ("long-" * 20)
     app = odd / "app dir é"
     app.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Process faults (RELIABILITY.md R01, R02, R05–R08, R10, R11, R44), against the real CLI.
+"""Process faults (R01, R02, R05–R08, R10, R11, R44 of README.md), against the real CLI.
 
 Ground truth never comes from devstack's status:
 - survivors are the processes whose /proc/<pid>/environ carries this test's DEVSTACK_TEST_RUN tag,

@@ -1,4 +1,4 @@
-"""Security gates R37–R39 of ../shared/RELIABILITY.md, against a real `devstack up -d` supervisor.
+"""Security faults R37–R39 of the fault suite (README.md), against a real `devstack up -d` supervisor.
 
 R37  the control socket refuses another uid: 0600 socket in a 0700 folder (EACCES), and SO_PEERCRED
      when someone loosens the modes. Needs root to run a client as another uid; skipped otherwise.
@@ -46,7 +46,7 @@ from tests.support.harness import PY, Run, Stack, free_port, q, wait_until
 
 SERVICE = "web"
 VERBS = ("ping", "status", "start", "stop", "restart", "wait", "down")
-MAX_REQUEST = 64 * 1024  # SPEC/RELIABILITY R38: the request size cap
+MAX_REQUEST = 64 * 1024  # R38: the request size cap (docs/control.md)
 STATUS_FRAME = b'{"v":1,"verb":"status","args":{}}\n'
 # R37–R39 are pass/fail gates ("answers status throughout"), not timing rows: a loose p99 bound that a
 # loaded 2-CPU CI box meets (measured ~20 ms idle, ~500 ms with other suites running), while a stalled
@@ -384,7 +384,7 @@ def request(verb: str, **args: Any) -> bytes:
 
 
 def special_frames() -> list[tuple[str, bytes]]:
-    """The named attacks of RELIABILITY R38, each sent once per run."""
+    """The named attacks of R38 (README.md), each sent once per run."""
     deep = 10_000
     frames = [
         ("10,000-deep array", b"[" * deep + b"]" * deep + b"\n"),
@@ -506,7 +506,7 @@ class CliStatusLoop(threading.Thread):
 
 
 def run_as_user(uid: int, gid: int, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """argv as uid/gid, with no supplementary groups and no capabilities (setpriv, as RELIABILITY R37
+    """argv as uid/gid, with no supplementary groups and no capabilities (setpriv, as R37
     says; Popen's own setuid where setpriv is missing)."""
     setpriv = shutil.which("setpriv")
     if setpriv:

@@ -1,4 +1,4 @@
-"""Driving devstack on a real pseudo-terminal (H-pty of RELIABILITY.md): the fault tests of
+"""Driving devstack on a real pseudo-terminal (the fault suite's pseudo-terminal harness): the fault tests of
 Ctrl-C, terminal close, prompts and terminal-control sequences share these."""
 
 from __future__ import annotations

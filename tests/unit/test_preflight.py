@@ -750,7 +750,7 @@ def test_render_groups_by_service_errors_first_with_one_fix_per_run(root: Path) 
 
 
 def test_doctor_on_the_reference_service(root: Path, os_env: Env) -> None:
-    """The ai-api of SPEC.md's reference stack, set up the way that costs a team a day."""
+    """The ai-api of the reference stack (the demo's), set up the way that costs a team a day."""
     api = make_service(root, cwd="apps/ai-api-fastapi", command="uvicorn main:app --host 0.0.0.0 --port 8001",
                        port=8001, required_env=("OPENAI_API_KEY",),
                        health=HealthSpec(ProbeKind.HTTP, "http://localhost:8001/"))
