@@ -84,8 +84,11 @@ class Api:
                     except TimeoutError:
                         yield b": keepalive\n\n"
                         continue
+                    if page.cut_off.is_set():
+                        break
                     yield event.encode(hub.epoch)
                 # Cut off (it fell CLIENT_QUEUE events behind): the browser reconnects and resumes.
+                # Or ended: the dashboard is exiting.
             finally:
                 hub.pages.discard(page)
 

@@ -47,6 +47,9 @@ class Event:
         return f"id: {epoch}-{self.seq}\nevent: {self.kind}\ndata: {self.data}\n\n".encode()
 
 
+END = Event(0, "end", "")  # wakes a page's stream so that it sees it was ended
+
+
 class Page:
     """One open event stream."""
 
@@ -59,6 +62,12 @@ class Page:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.cut_off.set()
+
+    def end(self) -> None:
+        """The dashboard is exiting: the stream ends now, not when the shutdown grace runs out."""
+        self.cut_off.set()
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes its reader anyway
+            self.queue.put_nowait(END)
 
 
 def _stable(service: dict[str, Any]) -> dict[str, Any]:

@@ -43,12 +43,18 @@ class Server(uvicorn.Server):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), 1.0)
 
+    on_exit: Callable[[], None] | None = None  # told when the server begins to exit
+
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
         self.stop()
 
     def stop(self) -> None:
         self.should_exit = True
+        # Open event streams would hold the shutdown until its grace runs out, then be cancelled
+        # with a traceback on stderr: they end first.
+        if hasattr(self, "loop") and self.on_exit is not None:
+            self.loop.call_soon_threadsafe(self.on_exit)
         if hasattr(self, "wake"):  # serving: wake the main loop (from a signal handler too)
             self.loop.call_soon_threadsafe(self.wake.set)
 
@@ -92,6 +98,12 @@ def serve(stack: StackSpec, port: int | None, open_browser: bool, until_down: bo
     app = create_app(stack, hub, Actions(stack, lambda: offline_status(stack)), token, bound)
     server = Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                            timeout_graceful_shutdown=1, ws="none"))
+
+    def end_streams() -> None:
+        for page in list(hub.pages):
+            page.end()
+
+    server.on_exit = end_streams
     url = f"http://127.0.0.1:{bound}/?token={token}"
     print(f"dashboard: {url}", flush=True)
     if open_browser and sys.stdout.isatty():

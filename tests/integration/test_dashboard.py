@@ -7,10 +7,12 @@ rules, a dashboard without a supervisor, and `up -d --ui`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -354,3 +356,25 @@ def test_up_ui_in_the_foreground_prints_the_line_and_ctrl_c_ends_both(stack: Sta
     assert proc.wait(30) == 130
     with socket.socket() as s:  # the dashboard is gone with the stack
         assert s.connect_ex(("127.0.0.1", int(match[1]))) != 0
+
+
+def test_ctrl_c_with_a_page_open_ends_at_once_and_quietly(stack: Stack) -> None:
+    """An open event stream used to hold the exit for the whole shutdown grace, then be cancelled
+    with a traceback on stderr."""
+    write_stack(stack)
+    ui = Dashboard(stack, "--port", "0")
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=10)
+        auth = {"Host": ui.host, "Authorization": f"Bearer {ui.token}"}
+        conn.request("GET", "/api/v1/events", headers=auth)
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.readline().startswith(b"id: ")
+        began = time.monotonic()
+        code = ui.stop()
+        took = time.monotonic() - began
+        print(f"devstack ui ended {took:.2f} s after SIGINT with a stream open")
+        assert code == 130 and took < 0.9  # 130: ended by Ctrl-C, as every devstack command
+        assert "Traceback" not in ui.stderr() and "ERROR" not in ui.stderr(), ui.stderr()
+        conn.close()
+    finally:
+        ui.stop()
