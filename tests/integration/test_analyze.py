@@ -130,3 +130,25 @@ def test_no_run_recorded_is_exit_1_with_one_line(stack: Stack) -> None:
         r = stack.run(*args)
         assert (r.code, r.out) == (1, "")
         assert r.err.strip().count("\n") == 0 and "no start" in r.err and "Traceback" not in r.err
+
+
+def test_a_service_added_by_up_after_an_edit_is_on_the_timeline(stack: Stack) -> None:
+    """`up` with a supervisor running applies the edited file: the recorder follows the new definition."""
+    port = free_port()
+    stack.write("server.py", HTTP_SERVER)
+    stack.toml(f"""
+        [services.web]
+        command = {q([PY, "server.py", str(port)])}
+        health = {{ http = "http://127.0.0.1:{port}/" }}
+        """)
+    assert stack.run("up", "-d").code == 0
+    added = free_port()
+    with (stack.root / "stack.toml").open("a") as f:
+        f.write(f'\n[services.extra]\ncommand = {q([PY, "server.py", str(added)])}\nport = {added}\n'
+                f'health = {{ tcp = "127.0.0.1:{added}" }}\n')
+    assert stack.run("up", "-d").code == 0
+    assert stack.service("extra")["state"] == "healthy"
+    doc = _analyze(stack)
+    assert [s["name"] for s in doc["services"]] == ["web", "extra"]
+    assert _svc(doc, "extra")["healthy_s"] is not None
+    assert stack.run("down").code == 0
