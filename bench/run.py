@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH, Bench, machine, table
 
-WORKLOADS = ["w1_relay", "w2_idle", "w3_restart", "w4_scale", "w5_control", "w6_ready", "w7_demo"]
+WORKLOADS = ["w1_relay", "w2_idle", "w3_restart", "w4_scale", "w5_control", "w6_ready", "w7_demo",
+             "w8_dashboard"]
 
 
 def main() -> int:

@@ -26,10 +26,12 @@ from devstack.errors import ConfigError, DevstackError, NotRunning, UsageError
 @click.option("--no-setup", is_flag=True,
               help="Never run a service's setup first (by default, one that never ran does).")
 @click.option("--timeout", type=DURATION, metavar="DURATION", help="With -d: stop waiting after this long.")
+@click.option("--ui", "with_ui", is_flag=True, help="Start the dashboard too, and print its address.")
 @pass_options
 def up(opts: Options, names: tuple[str, ...], detach: bool, wait: bool, no_deps: bool, no_setup: bool,
-       timeout: float | None) -> None:
+       timeout: float | None, with_ui: bool) -> None:
     """Start the stack (or the named services and their dependencies)."""
+    began = time.time()  # the startup timeline counts from here: what `up` waits is what it shows
     from datetime import UTC, datetime
 
     click.get_current_context().meta["devstack.began"] = datetime.now(UTC)
@@ -40,17 +42,38 @@ def up(opts: Options, names: tuple[str, ...], detach: bool, wait: bool, no_deps:
     setup = not no_setup
     paths = opts.paths()
     if client.ping(paths.socket) is not None:
-        leave(_join_running(paths, stack, wanted, no_deps, wait_s, setup))
+        code = _join_running(paths, stack, wanted, no_deps, wait_s, setup)
+        leave(_with_dashboard(stack, paths, code) if with_ui else code)
     if detach:
-        leave(_up_detached(paths, stack, wanted, no_deps, wait_s, setup))
+        code = _up_detached(paths, stack, wanted, no_deps, wait_s, setup, began)
+        leave(_with_dashboard(stack, paths, code) if with_ui else code)
     from devstack.engine.app import App
     from devstack.errors import AlreadyRunning
 
+    dashboard = None
+    if with_ui:
+        from devstack.cli.ui import start_dashboard
+
+        paths.make_private_dirs()
+        dashboard = start_dashboard(stack, paths.state_dir / "ui.out")
     try:
-        code = App(stack, wanted, no_deps, foreground=True, colour=opts.colour(), setup=setup).run()
+        code = App(stack, wanted, no_deps, foreground=True, colour=opts.colour(), setup=setup,
+                   started_at=began).run()
     except AlreadyRunning:
         code = _join_running(paths, stack, wanted, no_deps, wait_s, setup)
+    finally:
+        if dashboard is not None:
+            dashboard.terminate()
+            dashboard.wait(10)
     leave(code)
+
+
+def _with_dashboard(stack: StackSpec, paths: StatePaths, code: int) -> int:
+    """After `up -d --ui`: the dashboard beside the running supervisor, gone with it at `down`."""
+    from devstack.cli.ui import start_dashboard
+
+    start_dashboard(stack, paths.state_dir / "ui.out")
+    return code
 
 
 def _started_names(stack: StackSpec, wanted: list[str], no_deps: bool) -> list[str]:
@@ -103,12 +126,12 @@ def _join_running(paths: StatePaths, stack: StackSpec, wanted: list[str], no_dep
 
 
 def _up_detached(paths: StatePaths, stack: StackSpec, wanted: list[str], no_deps: bool,
-                 wait_s: float | None, setup: bool = True) -> int:
+                 wait_s: float | None, setup: bool = True, began: float | None = None) -> int:
     from devstack.engine.app import detached_main
     from devstack.engine.background import fork_supervisor
 
     paths.make_private_dirs()
-    pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps, setup), stack.root,
+    pid = fork_supervisor(lambda: detached_main(stack, wanted, no_deps, setup, began), stack.root,
                           paths.supervisor_out)
     deadline = time.monotonic() + 30
     code: int | None = None  # our child's exit code, once it has ended

@@ -3,7 +3,8 @@
 Request:  {"v": 1, "verb": "status", "args": {...}}
 Reply:    {"ok": true, "result": ...}  or  {"ok": false, "error": "one line", "exit_code": 2}
 
-Verbs form a fixed allowlist; a request is at most MAX_REQUEST bytes.
+Verbs form a fixed allowlist; a request is at most MAX_REQUEST bytes. `subscribe` answers with
+the status, then keeps the connection for a stream of event lines (stream.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 VERSION = 1
 MAX_REQUEST = 64 * 1024
-VERBS = frozenset({"ping", "status", "start", "stop", "restart", "wait", "down", "apply"})
+VERBS = frozenset({"ping", "status", "start", "stop", "restart", "wait", "down", "apply", "subscribe"})
 
 
 class ProtocolError(ValueError):

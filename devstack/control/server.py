@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from devstack.config.specs import StackSpec
-from devstack.control import protocol
+from devstack.control import protocol, stream
 from devstack.errors import DevstackError
 
 READ_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64  # requests served at once
 MAX_READERS = 128  # connections still sending their request; one more closes the oldest of them
+MAX_SUBSCRIBERS = 8  # streaming connections (dashboards) at once
 
 
 class Engine(Protocol):
@@ -43,6 +44,12 @@ class Engine(Protocol):
 
     async def apply(self, stack: StackSpec, names: list[str] | None = None,
                     no_deps: bool = False, setup: bool | None = None) -> dict[str, Any]: ...
+
+    async def changed(self) -> None: ...
+
+    def add_tap(self, tap: stream.Tap) -> Callable[[], None]: ...
+
+    def redact(self, text: str) -> str: ...
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -66,6 +73,7 @@ class ControlServer:
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._active: set[asyncio.Task[Any]] = set()
         self._reading: dict[asyncio.StreamWriter, None] = {}  # still sending a request, oldest first
+        self._subscribers: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "ping": self._ping, "status": self._status, "start": self._start, "stop": self._stop,
             "restart": self._restart, "wait": self._wait, "down": self._down, "apply": self._apply,
@@ -85,6 +93,8 @@ class ControlServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        for task in self._subscribers:  # a stream has no end of its own: it ends with the server
+            task.cancel()
         # Let replies in flight (the `down` that ended the supervisor) reach their clients.
         others = {t for t in self._active if t is not asyncio.current_task()}
         if others:
@@ -137,9 +147,14 @@ class ControlServer:
             self._reading.pop(writer, None)
         if writer.is_closing():
             return None  # dropped as the oldest idle reader: its partial line is not a request
+        try:
+            verb, args = protocol.parse_request(line)
+        except protocol.ProtocolError as exc:
+            return protocol.error(str(exc), 2)
+        if verb == "subscribe":
+            return await self._subscribe(reader, writer)
         async with self._slots:
             try:
-                verb, args = protocol.parse_request(line)
                 return protocol.ok(await self._handlers[verb](args))
             except protocol.ProtocolError as exc:
                 return protocol.error(str(exc), 2)
@@ -148,6 +163,26 @@ class ControlServer:
             except Exception as exc:  # a bug costs this one request, never the server
                 self._event(f"internal error serving a control request: {type(exc).__name__}")
                 return protocol.error(f"internal error ({type(exc).__name__}); see devstack.log")
+
+    async def _subscribe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
+        """Stream status changes and output (stream.py) on this connection until the client leaves.
+        Outside the request slots: a dashboard left open must not hold one."""
+        if len(self._subscribers) >= MAX_SUBSCRIBERS:
+            return protocol.error(f"too many subscribers (at most {MAX_SUBSCRIBERS})")
+        task = asyncio.current_task()
+        assert task is not None
+        self._subscribers.add(task)
+        engine = self.supervisor
+        try:
+            await stream.serve(writer, reader, engine.status, engine.changed, engine.add_tap, engine.redact)
+        except (TimeoutError, ConnectionError, OSError):
+            pass  # it stopped reading, or went away
+        except asyncio.CancelledError:
+            if not self._server or self._server.is_serving():
+                raise
+        finally:
+            self._subscribers.discard(task)
+        return None
 
     # ------------------------------------------------------------------ verbs
 

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
@@ -20,7 +21,9 @@ from devstack.control.paths import EXIT_LOST_RACE, StatePaths, stack_id
 from devstack.control.server import ControlServer
 from devstack.engine.clock import SystemClock
 from devstack.engine.diagnosis import StackDiagnostics
+from devstack.engine.runs import runs_dir
 from devstack.engine.supervisor import Supervisor
+from devstack.engine.timeline import Recorder
 from devstack.env.layers import build_env
 from devstack.env.secrets import Redactor
 from devstack.errors import AlreadyRunning
@@ -71,9 +74,10 @@ class App:
     """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
 
     def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool,
-                 colour: bool = False, setup: bool = True) -> None:
+                 colour: bool = False, setup: bool = True, started_at: float | None = None) -> None:
         self.stack = stack
         self.setup = setup  # run setups that never ran before the first starts (`--no-setup`: no)
+        self.started_at = started_at  # when `up` began: the timeline counts from there
         self.names = names
         self.no_deps = no_deps
         self.foreground = foreground
@@ -135,15 +139,19 @@ class App:
             hub.event(f"no child subreaper ({no_subreaper}): a process that leaves its service "
                       "is found by its environment tag only")
         diagnostics = StackDiagnostics(self.stack, self.os_env, self._tag_prefix, reaper.family)
+        loop = asyncio.get_running_loop()
+        timeline = Recorder(self.stack, runs_dir(self.paths.state_dir), self.started_at or time.time(),
+                            SystemClock(), hub.redactor.text, loop.call_later)
 
         def adopt(stack: StackSpec) -> None:  # `up` after an edit: the new definition everywhere
-            self.stack = diagnostics.stack = stack
+            self.stack = diagnostics.stack = timeline.stack = stack
             self._learn_secrets(stack)
             reaper.know_ports(self._ports(stack))
 
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(reaper),
                                 hub=hub, probe=probes.run_probe, build_env=self._env_builder(colour),
-                                doctor=diagnostics, tag_prefix=self._tag_prefix, on_stack=adopt)
+                                doctor=diagnostics, tag_prefix=self._tag_prefix, on_stack=adopt,
+                                timeline=timeline)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()
         self._write_info(supervisor)
@@ -160,6 +168,7 @@ class App:
         finally:
             reaper.close()
             await server.close()
+            timeline.close()
             hub.close()
         return self.exit_code
 
@@ -192,11 +201,12 @@ class App:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
-def detached_main(stack: StackSpec, names: list[str], no_deps: bool, setup: bool = True) -> int:
+def detached_main(stack: StackSpec, names: list[str], no_deps: bool, setup: bool = True,
+                  started_at: float | None = None) -> int:
     """Entry point of the background supervisor process started by `up -d`."""
     with contextlib.suppress(OSError):
         os.setsid()
     try:
-        return App(stack, names, no_deps, foreground=False, setup=setup).run()
+        return App(stack, names, no_deps, foreground=False, setup=setup, started_at=started_at).run()
     except AlreadyRunning:
         return EXIT_LOST_RACE

@@ -6,10 +6,11 @@ whatever the run was doing, the child's whole tree is stopped on the way out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from devstack.engine.states import (
     State,
     is_legal,
 )
+from devstack.engine.timeline import NoTimeline, Timeline
 from devstack.errors import SpawnError
 from devstack.logs.hub import ServiceLog
 from devstack.probes.log import LogProbe
@@ -76,6 +78,7 @@ class Context:
     build_env: Callable[[ServiceSpec], Mapping[str, str]]
     doctor: Diagnostics  # pre-flight checks, and why a service is not up (diagnosis.py)
     tag_prefix: str  # "<stack id>/": the env tag of every child of this stack
+    timeline: Timeline = field(default_factory=NoTimeline)  # the startup timeline (timeline.py)
 
 
 @dataclass
@@ -170,6 +173,7 @@ class Service:
             elif state not in UP_STATES and state != State.UNHEALTHY:
                 run.up_since = None
         self.state = state
+        self.ctx.timeline.state(self.spec.name, state, error)
         if keep_probe:
             self.health = HealthSnapshot(status, self.health.last_checked, self.health.response_time_ms,
                                          error, self.health.address)
@@ -273,6 +277,7 @@ class Service:
                 return
             # The checks run while the dependencies start, so a ready dependency is not kept waiting.
             checks = asyncio.ensure_future(self.ctx.doctor.preflight(self.spec))
+            checks.add_done_callback(functools.partial(self.ctx.timeline.preflight_done, name))
             if wait_for_deps and self.spec.depends_on:
                 problem = await self._wait_for_dependencies()
                 if problem:
@@ -412,6 +417,7 @@ class Service:
         log_probe = self._watch_log() if spec.health and spec.health.kind == ProbeKind.LOG else None
         child = await ctx.spawner.spawn(shell_argv(spec.command), spec.cwd, env, self.log.output)
         run = self.current = Run(child, ctx.clock.wall(), ctx.clock.monotonic())
+        ctx.timeline.spawned(spec.name, spec.port, self.log)
         self.exit_code = None
         self.ever_started = True
         self._set(State.STARTING, status=HealthStatus.WARN)

@@ -20,8 +20,9 @@ from devstack.engine.diagnosis import Diagnostics
 from devstack.engine.edits import SourceFile, change_lines
 from devstack.engine.service import Context, Notifier, Prober, Service
 from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
+from devstack.engine.timeline import NoTimeline, Timeline
 from devstack.errors import UsageError
-from devstack.logs.hub import LogHub
+from devstack.logs.hub import LogHub, LogTap
 from devstack.process.spawn import Spawner
 from devstack.text.suggest import unknown_service_message
 
@@ -32,7 +33,8 @@ class Supervisor:
     def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
                  probe: Prober,
                  build_env: Callable[[ServiceSpec], Mapping[str, str]], doctor: Diagnostics,
-                 tag_prefix: str, on_stack: Callable[[StackSpec], None] | None = None) -> None:
+                 tag_prefix: str, on_stack: Callable[[StackSpec], None] | None = None,
+                 timeline: Timeline | None = None) -> None:
         self.stack = stack
         self.on_stack = on_stack  # told of each new definition `apply` takes (the app's env and checks)
         self.hub = hub
@@ -41,7 +43,8 @@ class Supervisor:
         self.shutting_down = False
         self.restarts = Coalescer(on_change=self.notifier.notify)
         self.ctx = Context(stack=stack, clock=clock, spawner=spawner, probe=probe, notifier=self.notifier,
-                           event=hub.event, build_env=build_env, doctor=doctor, tag_prefix=tag_prefix)
+                           event=hub.event, build_env=build_env, doctor=doctor, tag_prefix=tag_prefix,
+                           timeline=timeline or NoTimeline())
         self.services: dict[str, Service] = {}
         for name, spec in stack.services.items():
             self.services[name] = Service(spec, self.ctx, hub.add(name), self.services)
@@ -158,6 +161,17 @@ class Supervisor:
         self._source = SourceFile(stack.source)
         if self.on_stack is not None:
             self.on_stack(stack)
+
+    async def changed(self) -> None:
+        """Until any service changes state (a subscriber's wake-up; status() says what changed)."""
+        await self.notifier.wait()
+
+    def add_tap(self, tap: LogTap) -> Callable[[], None]:
+        """Every output line (and event line) from now on, until the returned remover is called."""
+        return self.hub.add_tap(tap)
+
+    def redact(self, text: str) -> str:
+        return self.hub.redactor.text(text)
 
     def status(self) -> dict[str, Any]:
         services = [s.status() for s in self.services.values()]

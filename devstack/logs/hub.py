@@ -24,6 +24,9 @@ RING_BYTES = 64 * 1024  # …of the last lines, for the failure reasons: a bound
 IDLE_FLUSH = 0.25  # a line left unfinished this long is shown anyway (`Password:`, `Compiling…`)
 PARTIAL_MARK = b" [partial]"  # marks such a line: the rest of it follows as a line of its own
 LineListener = Callable[[str, list[str]], None]  # (stream, lines)
+# (service, stream, complete lines joined by \n as the file keeps them, time): a subscriber's
+# copy of the output (the dashboard's), handed the block as is: no split, no decode on the hot path.
+LogTap = Callable[[str, str, bytes, float], None]
 
 
 class TimerHandle(Protocol):
@@ -93,6 +96,7 @@ class ServiceLog:
         self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
         self._recent = RecentLines()
         self._listeners: list[LineListener] = []
+        self.taps: list[LogTap] = []  # shared by every service of the hub (LogHub.add_tap)
 
     def add_listener(self, listener: LineListener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -140,6 +144,8 @@ class ServiceLog:
         if self._terminal is not None:
             self._terminal.block(self.name, block, now)
         self._recent.add(block)
+        for tap in self.taps:
+            tap(self.name, stream, block, now)
 
     def lines(self, stream: str, lines: list[bytes], block: bytes | None = None) -> None:
         """Complete lines; `block`: the same lines joined by `\\n`, when the caller has it."""
@@ -157,6 +163,8 @@ class ServiceLog:
         if self._terminal is not None:
             self._terminal.lines(self.name, shown, now)
         self._recent.add(block if lines is framed else b"\n".join(lines))
+        for tap in self.taps:
+            tap(self.name, stream, block if lines is framed else b"\n".join(lines), now)
         if self._listeners:
             text = [line.decode("utf-8") for line in lines]
             for listener in list(self._listeners):
@@ -201,6 +209,14 @@ class LogHub:
         for name in names:
             self.add(name)
         self._events = LogFile(log_dir / "devstack.log")
+        self._taps: list[LogTap] = []
+        for log in self.services.values():
+            log.taps = self._taps
+
+    def add_tap(self, tap: LogTap) -> Callable[[], None]:
+        """Hand every line from now on (and devstack's own events, as service "devstack") to `tap`."""
+        self._taps.append(tap)
+        return lambda: self._taps.remove(tap) if tap in self._taps else None
 
     def add(self, name: str) -> ServiceLog:
         """The log of service `name`, made on first use (a service added by `up` after an edit)."""
@@ -216,6 +232,8 @@ class LogHub:
         self._events.write("devstack", line, now)
         if self.terminal is not None:
             self.terminal.lines("devstack", line, now)
+        for tap in self._taps:
+            tap("devstack", "devstack", line[0], now)
 
     def close(self) -> None:
         for log in self.services.values():

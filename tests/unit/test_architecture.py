@@ -31,6 +31,7 @@ LAYERS: list[set[str]] = [
     {"probes"},
     {"doctor", "export", "init"},
     {"engine"},
+    {"ui"},
     {"cli"},
     {"entry"},
     {"__main__", "__init__"},
@@ -182,10 +183,24 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
 
 def test_status_path_imports_no_heavy_modules() -> None:
     heavy = ("httpx", "h11", "devstack.probes.http_get", "psutil", "asyncio", "devstack.engine.supervisor",
-             "yaml", "devstack.export", "devstack.init")
+             "yaml", "devstack.export", "devstack.init", *DASHBOARD)
     code = ("import devstack.cli.main, devstack.config.load, devstack.control.client, "
             "devstack.cli.render")
     assert _loaded_after(code, heavy) == []
+
+
+# The dashboard's weight: its own process loads it, nothing else does.
+DASHBOARD = ("starlette", "uvicorn", "anyio", "devstack.ui")
+
+
+def test_the_supervisor_and_the_cli_never_load_the_dashboard() -> None:
+    """The supervisor (with the control server's streaming verb) and every command but `ui`
+    start without Starlette or uvicorn; the dashboard itself does load them (the guard can fail)."""
+    supervisor = ("import devstack.engine.app, devstack.engine.supervisor, devstack.control.server, "
+                  "devstack.control.stream, devstack.engine.timeline, devstack.cli.analyze, devstack.cli.up")
+    assert _loaded_after(supervisor, DASHBOARD) == []
+    assert _loaded_after("import devstack.cli.main", DASHBOARD) == []
+    assert _loaded_after("import devstack.ui.serve", DASHBOARD) == list(DASHBOARD)
 
 
 def test_the_http_client_is_loaded_only_by_an_http_probe() -> None:
