@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.harness import Stack
+from tests.support.harness import Stack, open_stack
 
 TEST_TAG = "DEVSTACK_TEST_RUN"
 
@@ -57,8 +57,5 @@ def no_leftovers(request: pytest.FixtureRequest) -> object:
 @pytest.fixture
 def stack(tmp_path: Path, no_leftovers: str) -> Iterator[Stack]:
     """A stack folder driven through the real CLI; `devstack down` and a leftover check after."""
-    root = tmp_path / "stack"
-    root.mkdir()
-    s = Stack(root, no_leftovers)
-    yield s
-    s.cleanup()
+    with open_stack(tmp_path / "stack", no_leftovers) as s:
+        yield s

@@ -29,7 +29,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support.harness import port_is_free, wait_until
+from tests.support.ports import port_is_free
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PORTS = {"postgres": 5432, "core-api": 8080, "ai-api": 8001, "frontend": 5173}

@@ -46,8 +46,10 @@ from tests.support.ground_truth import (
     states,
     supervisor_pid,
 )
-from tests.support.harness import PY, Run, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.harness import PY, Run, Stack, q
+from tests.support.ports import can_bind_ipv6, free_port
 from tests.support.pty_harness import on_pty
+from tests.support.waiting import wait_until
 
 Figure = Callable[..., None]
 TEST_TAG = "DEVSTACK_TEST_RUN"

@@ -45,8 +45,10 @@ from tests.support.ground_truth import (
     states,
     supervisor_pid,
 )
-from tests.support.harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import can_bind_ipv6, free_port
 from tests.support.pty_harness import on_pty
+from tests.support.waiting import wait_until
 
 Figure = Callable[..., None]
 RECORD_HEAD = 35  # "2026-11-26T05:39:45.123456Z stdout ": what the log file adds to each line

@@ -31,7 +31,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.ground_truth import cmdline, fd_count, is_background_supervisor, supervisor_pid
-from tests.support.harness import PY, Stack, free_port, port_is_free, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port, port_is_free
+from tests.support.waiting import wait_until
 
 HELPERS = Path(__file__).parent / "helpers"
 TREE = HELPERS / "tree.py"

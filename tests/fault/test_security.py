@@ -42,7 +42,9 @@ import psutil
 import pytest
 
 from tests.support.ground_truth import alive
-from tests.support.harness import PY, Run, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Run, Stack, open_stack, q
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 SERVICE = "web"
 VERBS = ("ping", "status", "start", "stop", "restart", "wait", "down")
@@ -67,22 +69,6 @@ time.sleep(3600)
 
 
 # --------------------------------------------------------------------------- the stack under test
-
-
-@contextlib.contextmanager
-def open_stack(root: Path, tag: str) -> Iterator[Stack]:
-    root.mkdir(parents=True, exist_ok=True)
-    s = Stack(root, tag)
-    try:
-        yield s
-    finally:
-        s.cleanup()
-
-
-@pytest.fixture
-def stack(tmp_path: Path, no_leftovers: str) -> Iterator[Stack]:
-    with open_stack(tmp_path / "stack", no_leftovers) as s:
-        yield s
 
 
 def start_counting_stack(stack: Stack) -> Path:

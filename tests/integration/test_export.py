@@ -32,7 +32,10 @@ from devstack.export import checks
 from devstack.export.java_probe import JAVA_PROBE
 from devstack.export.model import build
 from devstack.probes.http import probe_http
-from tests.support.harness import HTTP_SERVER, PY, Run, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Run, Stack, q
+from tests.support.ports import free_port
+from tests.support.programs import HTTP_SERVER
+from tests.support.waiting import wait_until
 
 MARKER = "zz-secret-marker-zz"
 

@@ -87,12 +87,18 @@ def is_background_supervisor(pid: int) -> bool:
 
 
 def alive(pid: int) -> bool:
-    """Running, not a zombie."""
+    """Whether the process runs; a zombie (nobody reaped it yet) counts as dead."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
+    except FileNotFoundError:
         return False
-    return raw[raw.rindex(b")") + 2:].split()[0] != b"Z"
+    except OSError:  # no procfs: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return raw[raw.rindex(b")") + 2:].split()[0] not in (b"Z", b"X")
 
 
 def rss_mb(pid: int) -> float:

@@ -40,6 +40,9 @@ from devstack.probes.log import LogProbe
 from devstack.probes.result import ProbeResult
 from devstack.probes.run import run_probe
 from devstack.probes.tcp import probe_tcp
+from tests.support.ground_truth import alive
+from tests.support.ports import closed_port, needs_ipv6
+from tests.support.waiting import wait_for, wait_until
 
 # --------------------------------------------------------------------------- helpers
 
@@ -60,70 +63,8 @@ def probe_real(spec: HealthSpec) -> ProbeResult:
     return asyncio.run(probe_http(spec))
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout} s waiting for {what}")
-        time.sleep(0.005)
-
-
-async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs; a zombie (nobody reaped it yet) counts as dead."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no procfs: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def dead(pid: int) -> Callable[[], bool]:
     return lambda: not alive(pid)
-
-
-def ipv6_loopback_available() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(
-    not ipv6_loopback_available(), reason="this machine cannot bind the IPv6 loopback address ::1"
-)
-
-
-def closed_port() -> int:
-    """A port nothing listens on, over IPv4 nor (where there is one) IPv6 loopback."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as v4:
-            v4.bind(("127.0.0.1", 0))
-            port = int(v4.getsockname()[1])
-            if not ipv6_loopback_available():
-                return port
-            try:
-                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as v6:
-                    v6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail("found no port free on both loopback addresses")
 
 
 @contextlib.contextmanager
@@ -1104,7 +1045,7 @@ def test_cmd_timeout_kills_its_whole_process_group(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     for name in ("shell.pid", "child.pid"):
         pid = int((tmp_path / name).read_text())
-        wait_until(dead(pid), f"{name} ({pid}) to die")
+        wait_until(dead(pid), 5.0, f"{name} ({pid}) to die", interval=0.005)
 
 
 def test_cmd_passes_promptly_when_it_leaves_a_background_process_holding_its_output(tmp_path: Path) -> None:
@@ -1114,7 +1055,7 @@ def test_cmd_passes_promptly_when_it_leaves_a_background_process_holding_its_out
     assert (result.ok, result.error) == (True, None)
     assert time.monotonic() - started < 10
     pid = int((tmp_path / "child.pid").read_text())
-    wait_until(dead(pid), "the background sleep to die")
+    wait_until(dead(pid), 5.0, "the background sleep to die", interval=0.005)
 
 
 def test_cmd_cancelled_kills_its_process_group(tmp_path: Path) -> None:
@@ -1134,7 +1075,7 @@ def test_cmd_cancelled_kills_its_process_group(tmp_path: Path) -> None:
 
     asyncio.run(go())
     pid = int(pid_file.read_text())
-    wait_until(dead(pid), "the cancelled probe's command to die")
+    wait_until(dead(pid), 5.0, "the cancelled probe's command to die", interval=0.005)
 
 
 def test_cmd_runs_in_cwd_with_exactly_the_given_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

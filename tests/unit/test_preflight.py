@@ -19,13 +19,14 @@ import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 import psutil
 import pytest
 
-from devstack.config.specs import HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.config.specs import HealthSpec, ProbeKind, StackSpec
 from devstack.control.paths import stack_id
 from devstack.doctor import localhost
 from devstack.doctor import venv as venv_check
@@ -36,6 +37,10 @@ from devstack.doctor.report import render_findings
 from devstack.process import owners
 from devstack.process.owners import PortHolder
 from devstack.process.spawn import TAG_VAR
+from tests.support import specs
+from tests.support.files import make_executable, write
+from tests.support.specs import make_stack
+from tests.support.venvs import install, make_venv
 
 SECRET = "s3cr3t-value-123"
 TEST_TAG = "DEVSTACK_TEST_RUN"  # the variable by which tests/conftest.py's `no_leftovers` finds processes
@@ -71,45 +76,8 @@ def os_env(sysbin: Path) -> dict[str, str]:
     return {"PATH": str(sysbin)}
 
 
-def make_service(root: Path, name: str = "ai-api", cwd: str = "apps/ai-api",
-                 command: str | tuple[str, ...] = "sh -c true", create: bool = True,
-                 **kwargs: object) -> ServiceSpec:
-    path = root / cwd
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return ServiceSpec(name=name, command=command, cwd=path, **kwargs)  # type: ignore[arg-type]
-
-
-def make_stack(root: Path, *services: ServiceSpec, env_file: Path | None = None) -> StackSpec:
-    return StackSpec(name="shop", root=root, source=root / "stack.toml",
-                     services={s.name: s for s in services}, env_file=env_file)
-
-
-def write(path: Path, text: str, mode: int | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    if mode is not None:
-        path.chmod(mode)
-    return path
-
-
-def executable(path: Path, body: str = "exit 0") -> Path:
-    return write(path, f"#!/bin/sh\n{body}\n", 0o755)
-
-
-def make_venv(path: Path, pip: bool = True) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
-    if pip:
-        executable(path / "bin" / "pip")  # what `python -m venv` (with pip) leaves there
-    return path
-
-
-def install(venv: Path, name: str, version: str) -> None:
-    """The .dist-info folder pip leaves behind for `name==version`."""
-    folder = next(venv.glob("lib/python*/site-packages")) / f"{name}-{version}.dist-info"
-    folder.mkdir()
-    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (folder / "RECORD").write_text(f"{folder.name}/METADATA,,\n")
+# This file's services are the reference stack's ai-api unless a test says otherwise.
+make_service = partial(specs.make_service, name="ai-api", cwd="apps/ai-api", command="sh -c true")
 
 
 def check(stack: StackSpec, os_env: Mapping[str, str], name: str | None = None,
@@ -159,9 +127,9 @@ def test_a_cwd_that_is_a_file(root: Path, os_env: Env) -> None:
 
 def test_an_executable_found_in_the_venv_or_on_path_passes(root: Path, os_env: Env, sysbin: Path) -> None:
     service = make_service(root, command="uvicorn main:app --port 8001")
-    make_venv(service.cwd / "venv")
-    executable(service.cwd / "venv" / "bin" / "uvicorn")
-    executable(sysbin / "npm")
+    make_venv(service.cwd / "venv", pip=True)
+    make_executable(service.cwd / "venv" / "bin" / "uvicorn")
+    make_executable(sysbin / "npm")
     frontend = make_service(root, name="frontend", cwd="apps/frontend", command=("npm", "run", "dev"))
     builtin = make_service(root, name="db", cwd=".", command="exec $PG_HOME/bin/postgres -D data")
     stack = make_stack(root, service, frontend, builtin)
@@ -171,7 +139,7 @@ def test_an_executable_found_in_the_venv_or_on_path_passes(root: Path, os_env: E
 
 def test_a_command_not_found_names_the_word_and_the_path_searched(root: Path, sysbin: Path) -> None:
     service = make_service(root, command="FOO=1 uvicorn main:app")
-    make_venv(service.cwd / "venv")
+    make_venv(service.cwd / "venv", pip=True)
     os_env = {"PATH": f"{sysbin}:/usr/local/bin:/usr/bin:/bin:/sbin"}
     assert of(check(make_stack(root, service), os_env), "executable") == [
         (Severity.ERROR,
@@ -182,8 +150,8 @@ def test_a_command_not_found_names_the_word_and_the_path_searched(root: Path, sy
 
 def test_a_command_in_a_venv_turned_off_by_venv_false(root: Path, os_env: Env) -> None:
     service = make_service(root, command="uvicorn main:app", venv_disabled=True)
-    make_venv(service.cwd / ".venv")
-    executable(service.cwd / ".venv" / "bin" / "uvicorn")
+    make_venv(service.cwd / ".venv", pip=True)
+    make_executable(service.cwd / ".venv" / "bin" / "uvicorn")
     assert of(check(make_stack(root, service), os_env), "executable") == [
         (Severity.ERROR, "command not found: 'uvicorn' is not on the service's PATH "
          f"(searched {os_env['PATH']})",
@@ -193,7 +161,7 @@ def test_a_command_in_a_venv_turned_off_by_venv_false(root: Path, os_env: Env) -
 def test_a_command_the_requirements_list_but_the_venv_lacks(root: Path, os_env: Env) -> None:
     service = make_service(root, command="uvicorn main:app")
     write(service.cwd / "requirements.txt", "fastapi\nUvicorn[standard]==0.27.1 ; python_version >= '3.8'\n")
-    make_venv(service.cwd / "venv")
+    make_venv(service.cwd / "venv", pip=True)
     findings = check(make_stack(root, service), os_env)
     assert [fix for _, _, fix in of(findings, "executable")] == [
         "apps/ai-api/venv/bin/pip install 'Uvicorn[standard]==0.27.1'"]
@@ -237,7 +205,7 @@ def test_an_empty_command(root: Path, os_env: Env) -> None:
 
 def test_an_auto_detected_venv_is_said_and_a_working_one_is_no_error(root: Path, os_env: Env) -> None:
     service = make_service(root)
-    make_venv(service.cwd / ".venv")
+    make_venv(service.cwd / ".venv", pip=True)
     assert of(check(make_stack(root, service), os_env), "venv") == [
         (Severity.INFO, "using venv apps/ai-api/.venv (found automatically)", None)]
 
@@ -263,7 +231,7 @@ def test_a_folder_without_pyvenv_cfg_is_not_a_venv(root: Path, os_env: Env) -> N
 def test_a_venv_whose_python_links_to_a_removed_interpreter(root: Path, os_env: Env) -> None:
     service = make_service(root)
     write(service.cwd / "requirements.txt", "fastapi\n")
-    venv = make_venv(service.cwd / "venv")
+    venv = make_venv(service.cwd / "venv", pip=True)
     (venv / "bin" / "python").unlink()
     (venv / "bin" / "python").symlink_to("python3.99")  # the chain venv leaves: python -> python3.X -> base
     (venv / "bin" / "python3.99").symlink_to("/nonexistent/python3.99")
@@ -279,9 +247,9 @@ def test_a_venv_whose_python_links_to_a_removed_interpreter(root: Path, os_env: 
 def test_a_venv_python_that_fails_is_reported_with_its_last_line_redacted(root: Path, os_env: Env) -> None:
     service = make_service(root)
     write(service.cwd / ".env", f"API_KEY={SECRET}\n")
-    venv = make_venv(service.cwd / "venv")
+    venv = make_venv(service.cwd / "venv", pip=True)
     (venv / "bin" / "python").unlink()
-    executable(venv / "bin" / "python",
+    make_executable(venv / "bin" / "python",
                'echo "Python path configuration:" >&2\n'
                'echo "Fatal Python error: init_fs_encoding: no codec ($API_KEY)" >&2\nexit 1')
     assert of(check(make_stack(root, service), os_env), "venv")[1:] == [
@@ -295,9 +263,9 @@ def test_a_venv_python_that_hangs_is_stopped_after_the_timeout(
 ) -> None:
     monkeypatch.setattr(venv_check, "VENV_PYTHON_TIMEOUT", 0.5)
     service = make_service(root)
-    venv = make_venv(service.cwd / "venv")
+    venv = make_venv(service.cwd / "venv", pip=True)
     (venv / "bin" / "python").unlink()
-    executable(venv / "bin" / "python", "exec sleep 30")
+    make_executable(venv / "bin" / "python", "exec sleep 30")
     started = time.monotonic()
     findings = check(make_stack(root, service), {**os_env, "PATH": "/usr/bin:/bin", TEST_TAG: no_leftovers})
     assert time.monotonic() - started < 10
@@ -311,7 +279,7 @@ def test_a_venv_python_that_hangs_is_stopped_after_the_timeout(
 
 def test_missing_and_mismatched_packages_with_the_venvs_pip(root: Path, os_env: Env) -> None:
     service = make_service(root, cwd="apps/ai-api-fastapi")
-    venv = make_venv(service.cwd / "venv")
+    venv = make_venv(service.cwd / "venv", pip=True)
     install(venv, "fastapi", "0.99.0")
     install(venv, "uvicorn", "0.27.1")
     write(service.cwd / "requirements.txt", """
@@ -332,7 +300,7 @@ def test_missing_and_mismatched_packages_with_the_venvs_pip(root: Path, os_env: 
 
 def test_satisfied_requirements_give_no_finding(root: Path, os_env: Env) -> None:
     service = make_service(root)
-    venv = make_venv(service.cwd / "venv")
+    venv = make_venv(service.cwd / "venv", pip=True)
     install(venv, "fastapi", "0.110.0")
     write(service.cwd / "requirements.txt", "fastapi==0.110.0\n")
     assert of(check(make_stack(root, service), os_env), "requirements") == []
@@ -754,8 +722,8 @@ def test_doctor_on_the_reference_service(root: Path, os_env: Env) -> None:
     api = make_service(root, cwd="apps/ai-api-fastapi", command="uvicorn main:app --host 0.0.0.0 --port 8001",
                        port=8001, required_env=("OPENAI_API_KEY",),
                        health=HealthSpec(ProbeKind.HTTP, "http://localhost:8001/"))
-    venv = make_venv(api.cwd / "venv")
-    executable(venv / "bin" / "uvicorn")
+    venv = make_venv(api.cwd / "venv", pip=True)
+    make_executable(venv / "bin" / "uvicorn")
     install(venv, "fastapi", "0.110.0")
     install(venv, "uvicorn", "0.27.1")
     write(api.cwd / "requirements.txt", "fastapi==0.110.0\nuvicorn==0.27.1\npyjwt==2.8.0\n")
@@ -792,9 +760,9 @@ def test_no_value_from_a_env_file_appears_in_any_finding_or_report(root: Path, o
     write(root / ".env.example", f"SHARED_TOKEN={SECRET}\nOTHER={SECRET}\n")
     write(service.cwd / ".env", f"DB_PASSWORD={SECRET}\nbroken {SECRET} line\nAPI_KEY='{SECRET}\n")
     write(service.cwd / ".env.example", f"DB_PASSWORD={SECRET}\nJWT_SECRET={SECRET}\n")
-    venv = make_venv(service.cwd / "venv")
+    venv = make_venv(service.cwd / "venv", pip=True)
     (venv / "bin" / "python").unlink()
-    executable(venv / "bin" / "python", 'echo "error: $DATABASE_URL $DB_PASSWORD" >&2\nexit 1')
+    make_executable(venv / "bin" / "python", 'echo "error: $DATABASE_URL $DB_PASSWORD" >&2\nexit 1')
     holder = PortHolder(99, "uvicorn", f"uvicorn --secret {SECRET}")
     stack = make_stack(root, service, env_file=root / ".env")
     findings = [

@@ -41,7 +41,10 @@ def load(name: str, stack: Path) -> list[str]:
     return lines[1:] if lines and lines[0].startswith(TRANSCRIBED) else lines
 
 
-def make_stack(root: Path) -> Path:
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    """The folder of the captures' stack."""
+    root = tmp_path / "stack"
     (root / "apps/ai-api/venv").mkdir(parents=True)
     (root / "apps/ai-api/venv/pyvenv.cfg").write_text("home = /usr/bin\n")
     (root / "apps/ai-api/main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
@@ -52,11 +55,6 @@ def make_stack(root: Path) -> Path:
     (root / "pg").mkdir()
     (root / "java").mkdir()
     return root
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Path:
-    return make_stack(tmp_path / "stack")
 
 
 def holder_of(port: int) -> str | None:
