@@ -11,9 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.harness import Stack, open_stack
+from tests.support.harness import TEST_TAG, Stack, open_stack
 
-TEST_TAG = "DEVSTACK_TEST_RUN"
+# Fixtures that the unit and integration halves of a module's tests share.
+pytest_plugins = ["tests.support.doctor", "tests.support.probing"]
 
 # A test run a shell started in the background (`scripts/test &`) inherits SIGINT ignored, and an
 # ignored signal stays ignored across exec: every devstack the tests start would shrug off the

@@ -21,6 +21,8 @@ from tests.support.files import write
 from tests.support.waiting import wait_until
 
 PY = sys.executable
+# In the environment of every process a test starts: how `no_leftovers` finds what outlived it.
+TEST_TAG = "DEVSTACK_TEST_RUN"
 
 
 def q(value: object) -> str:
@@ -55,7 +57,7 @@ class Stack:
         env = dict(os.environ)
         env.pop("VIRTUAL_ENV", None)
         env["NO_COLOR"] = "1"
-        env["DEVSTACK_TEST_RUN"] = self.tag
+        env[TEST_TAG] = self.tag
         return env
 
     def run(self, *args: str, timeout: float = 60, cwd: Path | None = None) -> Run:

@@ -1,14 +1,13 @@
 """devstack.env: the layered environment of a service, venv activation, executable lookup.
 
-Real files in tmp_path throughout; one test makes a real venv.
+Real files in tmp_path throughout; the test with a real venv's interpreter is
+tests/integration/test_env.py.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -351,25 +350,6 @@ def test_venv_disabled(tmp_path: Path) -> None:
     assert result.as_dict()["PATH"] == "/bin"
     assert "VIRTUAL_ENV" not in result.variables
     assert result.as_dict()["PYTHONHOME"] == "/opt/py"
-
-
-def test_real_venv_python_is_first_on_path(tmp_path: Path) -> None:
-    cwd = tmp_path / "svc"
-    cwd.mkdir()
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(cwd / "venv")], check=True)
-    service = make_service(cwd, command="python -m http.server")
-    result = build(tmp_path, service, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-
-    assert result.venv_auto
-    found = resolve_executable(service.command, result.as_dict(), cwd)
-    assert found == str(cwd / "venv" / "bin" / "python")
-    assert found == str(venv_python(cwd / "venv"))
-    # And that python really is the venv's: started with this environment, it says so.
-    prefix = subprocess.run(
-        [found, "-c", "import sys; print(sys.prefix)"],
-        env=result.as_dict(), cwd=cwd, capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    assert Path(prefix).resolve() == (cwd / "venv").resolve()
 
 
 # --- missing files and warnings -------------------------------------------------------
