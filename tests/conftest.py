@@ -8,10 +8,10 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.support.harness import TEST_TAG, Stack, open_stack
+from tests.support.ground_truth import cmdline, tagged_pids
+from tests.support.harness import Stack, open_stack
 
 # Fixtures that the unit and integration halves of a module's tests share.
 pytest_plugins = ["tests.support.doctor", "tests.support.probing"]
@@ -24,19 +24,6 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _tagged(tag: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        try:
-            if proc.environ().get(TEST_TAG) == tag and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak", action="store_true", help="run the long soak variants of the fault suite")
 
@@ -46,12 +33,12 @@ def no_leftovers(request: pytest.FixtureRequest) -> object:
     """Every process started with this tag in its environment must be gone when the test ends."""
     tag = f"{os.getpid()}-{request.node.name}"
     yield tag
-    left = _tagged(tag)
+    left = tagged_pids(tag)
     if left:
-        desc = "; ".join(f"{p.pid} {' '.join(p.cmdline())[:100]}" for p in left)
-        for proc in left:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
+        desc = "; ".join(f"{pid} {cmdline(pid)[:100]}" for pid in left)
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         pytest.fail(f"processes left behind by the test: {desc}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,6 +21,16 @@ def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, int
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
         time.sleep(interval)
+
+
+def watch_for(seconds: float, check: Callable[[], list[Any]]) -> list[Any]:
+    """Prove an absence: poll `check` for `seconds`, returning at its first non-empty answer."""
+    deadline = time.monotonic() + seconds
+    found: list[Any] = []
+    while time.monotonic() < deadline and not found:
+        found = check()
+        time.sleep(0.02)
+    return found or check()
 
 
 async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
