@@ -200,6 +200,7 @@ health = {{ http = "http://127.0.0.1:{port}/", start_period = "2s" }}
     finally:
         impostor.kill()
         impostor.wait(5)
+        impostor.stdout.close()  # type: ignore[union-attr]
 
 
 def test_status_without_supervisor_names_the_port_holder(stack: Stack) -> None:

@@ -486,6 +486,7 @@ def test_the_health_checks_images_run_agree_with_devstacks_probe(tmp_path: Path)
         assert len(runs) >= len(CASES)
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def _inline(table: dict[str, Any]) -> str:

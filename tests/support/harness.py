@@ -68,10 +68,11 @@ class Stack:
 
     def spawn(self, *args: str, out: Path | None = None) -> subprocess.Popen[bytes]:
         """`devstack ARGS` in the background, its own session, output to a file."""
-        log = open(out or self.root.parent / f"{self.root.name}-fg.out", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([PY, "-m", "devstack", *args], cwd=self.root, env=self.env(),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        # The child has its own copy of the file's descriptor: ours is closed at once.
+        with open(out or self.root.parent / f"{self.root.name}-fg.out", "wb") as log:
+            proc = subprocess.Popen([PY, "-m", "devstack", *args], cwd=self.root, env=self.env(),
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         self.background.append(proc)
         return proc
 
