@@ -39,6 +39,9 @@ PAGE_BOUND_S = 30.0  # the page polls every 3 s; a restart of the AI API takes a
 
 pytestmark = [
     pytest.mark.e2e,
+    # The first test also sets the demo up (`devstack setup`: Maven, npm and a venv, up to 900 s);
+    # each test's `up -d` may take 300 s, its page waits PAGE_BOUND_S each.
+    pytest.mark.timeout(1500),
     pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (.ci/run installs it)"),
     pytest.mark.skipif(shutil.which("java") is None, reason="Java 17 is not installed"),
     pytest.mark.skipif(shutil.which("mvn") is None, reason="Maven is not installed"),

@@ -196,6 +196,8 @@ command = {q([PY, "flood.py", name, str(size), str(line_len), str(side), str(go)
     return port, side, go
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.soak_timeout(2400)
 def test_flood_keeps_every_line_and_status_stays_fast(stack: Stack, figure: Figure, soak: bool) -> None:
     """R14: two services flood at full speed (CI ~50 MB, soak 1 GB) next to a heartbeat service
     whose HTTP probe must stay healthy, while `status` is polled over the control socket."""
@@ -284,6 +286,8 @@ command = {q([PY, "flood.py", "witness", str(size), "200", str(side), str(go)])}
     return side, go
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.soak_timeout(900)
 def test_full_log_file_never_stops_devstack_or_the_service(stack: Stack, figure: Figure, soak: bool) -> None:
     """R20: a service's log file is /dev/full. devstack and the service keep running, the other
     services' files stay complete, and the heartbeat stays healthy."""
@@ -404,6 +408,8 @@ class Drain(threading.Thread):
             return bytes(self.data)
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.soak_timeout(1200)
 def test_terminal_that_stops_reading_never_stalls_services(stack: Stack, figure: Figure, soak: bool) -> None:
     """R19: foreground `devstack up` with stdout on a pipe nobody reads, during a flood. The
     services never stall, the files keep every line, and once the pipe is read again the
@@ -586,6 +592,8 @@ def cpu_load(stack: Stack, count: int) -> list[subprocess.Popen[bytes]]:
             for _ in range(count)]
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.soak_timeout(1800)
 def test_framing_of_long_split_and_unterminated_lines(stack: Stack, figure: Figure, soak: bool) -> None:
     """R15–R17: per iteration, 70 KB / 1 MB / 1 MiB / 1 MiB+1 / 3 MB lines, a character split
     across writes, NUL bytes, invalid UTF-8, CRLF, stderr, and a last line without a newline
@@ -664,6 +672,7 @@ while True:  # one prompt per second, each on a line that ends only when the "an
 """
 
 
+@pytest.mark.soak_timeout(300)
 def test_unfinished_line_is_shown_after_a_short_idle(stack: Stack, figure: Figure, soak: bool) -> None:
     """R15 (prompts): a service prints `prompt NNNN> ` without a newline and waits. The prompt must
     reach the terminal (a real pty) and the log file in < 500 ms, marked partial, and the rest of

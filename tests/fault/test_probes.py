@@ -61,6 +61,7 @@ def pause(seconds: float, what: str) -> None:
     wait_until(lambda: time.monotonic() > until, seconds + 5, what)
 
 
+@pytest.mark.soak_timeout(300)
 def test_hanging_and_slowloris_endpoints_are_detected_on_time(stack: Stack, figure: Figure,
                                                               soak: bool) -> None:
     """R25: a healthy endpoint starts to hang (accepts, never answers), then to answer one header
@@ -197,6 +198,7 @@ def failure_runs(results: list[str], retries: int) -> int:
     return runs + (seen_ok and current >= retries)
 
 
+@pytest.mark.soak_timeout(600)
 def test_flapping_health_follows_the_retries_rule(stack: Stack, figure: Figure, soak: bool) -> None:
     """R27: one endpoint alternates ok/503, another answers 503 at random (p=0.5, seeded), probed
     every 50 ms with retries = 3 and no restart_on_unhealthy. From each endpoint's own log of

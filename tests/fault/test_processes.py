@@ -310,6 +310,7 @@ SHAPES: dict[str, Shape] = {
 
 
 @pytest.mark.parametrize("shape_name", list(SHAPES))
+@pytest.mark.soak_timeout(600)
 def test_tree_shapes_leave_nothing_after_down_and_restart(stack: Stack, soak: bool, figure: Figure,
                                                          shape_name: str) -> None:
     """R06–R08: N × (`up -d`, `restart svc`, `down`); after each restart no process of the previous
@@ -393,6 +394,7 @@ class OverBudget(AssertionError):
     """A latency figure over its threshold (the one failure an xfail below expects)."""
 
 
+@pytest.mark.soak_timeout(300)
 def test_sigterm_ignorers_down_latency(stack: Stack, soak: bool, figure: Figure) -> None:
     """R05: three services whose whole trees ignore SIGTERM, stop_timeout 1 s, stopped in parallel:
     `down` takes at most stop_timeout + 300 ms (p95), and leaves nothing behind."""
@@ -437,6 +439,7 @@ stop_timeout = "{grace:g}s"
 # --------------------------------------------------------------------------- R10 + R11: kill -9 devstack
 
 
+@pytest.mark.soak_timeout(300)
 def test_supervisor_sigkill_then_up_cleans_and_reclaims(stack: Stack, soak: bool, figure: Figure) -> None:
     """R10+R11: SIGKILL the supervisor of a running stack (trees holding ports, a SIGPIPE-ignoring
     chatterer, a setsid escaper), then `up -d`: none of the old processes survives it, the
@@ -567,6 +570,8 @@ def expected_backoff(failures: int, floor: float, cap: float) -> float:
     return min(floor * 2.0 ** min(failures - 1, 32), cap)
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.soak_timeout(1500)
 def test_crash_loop_backoff_and_no_leaks(stack: Stack, soak: bool, figure: Figure) -> None:
     """R01/R02/R44: `exit 1` after 0.05 s, forever, with backoff 10 ms doubling to 50 ms: the gaps
     between a run's exit and the next start follow the doubling and its ceiling, and the
@@ -649,6 +654,7 @@ max_restarts = 1000000
 # --------------------------------------------------------------------------- restarts after a stop request
 
 
+@pytest.mark.soak_timeout(300)
 def test_no_restart_after_stop_request(stack: Stack, soak: bool, figure: Figure) -> None:
     """`devstack stop` while the service is in backoff, or launched so that it lands around the
     moment the run exits (sweeping the offset across rounds): no new start appears in its start
@@ -847,6 +853,7 @@ PG_REQUEST = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC \[\d+\] LO
 
 
 @pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
+@pytest.mark.timeout(300)
 def test_postgres_with_a_busy_client_stops_fast_after_its_dependents(stack: Stack, figure: Figure) -> None:
     """R09: a throwaway Postgres cluster (stop_signal SIGINT) and a client service holding a
     session (`select pg_sleep(600)`) that depends on it. `down` stops the client first (its own log
@@ -1059,6 +1066,7 @@ def test_an_exception_inside_one_service_task_leaves_the_rest_supervised(
 # =========================================================================== R29: suspend and resume
 
 
+@pytest.mark.soak_timeout(300)
 def test_a_suspended_and_resumed_stack_is_not_restarted(stack: Stack, figure: Figure, soak: bool) -> None:
     """R29: SIGSTOP the supervisor and every process of the stack (a laptop lid closed), SIGCONT them
     after 1.5 s (soak: 60 s). With restart_on_unhealthy on, nothing is restarted, nothing goes
@@ -1175,6 +1183,7 @@ def barrier_run(stack: Stack, commands: list[tuple[list[str], float]]) -> list[T
     return [r for r in results if r is not None]
 
 
+@pytest.mark.soak_timeout(600)
 def test_ten_racing_up_d_make_exactly_one_supervisor(stack: Stack, figure: Figure, soak: bool) -> None:
     """R12: 10 `devstack up -d` released by a barrier: exactly one supervisor, one start per service."""
     rounds = 20 if soak else 1
@@ -1315,6 +1324,7 @@ def check_race(stack: Stack, race: Race) -> None:
     no_traceback(stack)
 
 
+@pytest.mark.soak_timeout(600)
 def test_racing_restarts_with_a_down_in_the_middle(stack: Stack, figure: Figure, soak: bool) -> None:
     """R40: 20 `restart api` released together, a `down` 300 ms later, api taking 200 ms to stop.
     No spawn after `down` returned and nothing left behind (asserted plainly); at most one api at
@@ -1330,6 +1340,7 @@ def test_racing_restarts_with_a_down_in_the_middle(stack: Stack, figure: Figure,
     check_race(stack, race)
 
 
+@pytest.mark.soak_timeout(600)
 def test_racing_restarts_never_run_two_instances(stack: Stack, figure: Figure, soak: bool) -> None:
     """R40: 20 `restart api` released together against a service that ignores SIGTERM (stop_timeout
     1 s), no `down`: at most one api process may be alive at any moment."""
@@ -1372,6 +1383,7 @@ stop_timeout = "{stop_timeout}"
     return side
 
 
+@pytest.mark.soak_timeout(600)
 def test_ctrl_c_twice_on_a_pty_kills_everything_at_once(stack: Stack, figure: Figure, soak: bool) -> None:
     """R41: foreground `up` on a real pty, services (and their children) ignore SIGTERM with
     stop_timeout 30 s. Ctrl-C to the foreground group, again 300 ms later: exit 130 within 1 s of
@@ -1423,6 +1435,7 @@ def test_ctrl_c_twice_on_a_pty_kills_everything_at_once(stack: Stack, figure: Fi
     assert max(latencies) < 1000, latencies
 
 
+@pytest.mark.soak_timeout(600)
 def test_closing_the_terminal_stops_an_attached_stack(stack: Stack, figure: Figure, soak: bool) -> None:
     """R42 attached: foreground `up` on a pty, then the terminal is closed (master fd closed, so
     the kernel sends SIGHUP): the same orderly stop as Ctrl-C, nothing left, socket gone."""

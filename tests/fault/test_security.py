@@ -745,11 +745,13 @@ def assert_nothing_changed(stack: Stack, start_log: Path, sup_pid: int, figure: 
     assert found == [], "\n".join(found)
 
 
+@pytest.mark.timeout(300)
 def test_hostile_frames_get_an_error_and_change_nothing(stack: Stack, figure: Figure) -> None:
     hostile_frames_attack(stack, figure, frames=10_000, seconds=10.0, workers=4, huge_times=1)
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1200)
 def test_hostile_frames_soak(stack: Stack, figure: Figure) -> None:
     """The long variant: 100,000 frames from 8 clients over at least two minutes, five 100 MB frames."""
     hostile_frames_attack(stack, figure, frames=100_000, seconds=120.0, workers=8, huge_times=5)
@@ -888,11 +890,13 @@ class SlowClients(threading.Thread):
         selector.close()
 
 
+@pytest.mark.timeout(300)
 def test_slow_connections_do_not_starve_the_owner(stack: Stack, figure: Figure) -> None:
     slow_connections_attack(stack, figure, count=100, duration=25.0)
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(600)
 def test_slow_connections_soak(stack: Stack, figure: Figure) -> None:
     """The long variant: 200 slow connections for two minutes."""
     slow_connections_attack(stack, figure, count=200, duration=120.0)

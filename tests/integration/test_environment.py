@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.harness import PY, Stack, q
 from tests.support.ports import free_port, needs_ipv6
 from tests.support.programs import HTTP_SERVER
@@ -248,6 +250,7 @@ def _wheel(folder: Path, name: str, version: str) -> Path:
     return wheel
 
 
+@pytest.mark.timeout(420)
 def test_requirements_checked_against_the_venv_with_a_real_installed_package(stack: Stack) -> None:
     app = stack.root / "app"
     app.mkdir()
