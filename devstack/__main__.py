@@ -1,3 +1,5 @@
+"""`python -m devstack`: the console entry point, `entry.main`."""
+
 from devstack.entry import main
 
 main()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import deque
 
 import click
 
@@ -109,15 +110,22 @@ def setup(opts: Options, names: tuple[str, ...]) -> None:
             continue
         setup_text = spec.setup if isinstance(spec.setup, str) else " ".join(spec.setup)
         click.echo(f"{'devstack'.ljust(width)} | {name}: {setup_text}")
-        env = build_env(stack, spec, os_env()).as_dict()
-        proc = subprocess.Popen(shell_argv(spec.setup), cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        built = build_env(stack, spec, os_env())
+        proc = subprocess.Popen(shell_argv(spec.setup), cwd=spec.cwd, env=built.as_dict(),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None
         prefix = f"{name.ljust(width)} | "
+        last: deque[str] = deque(maxlen=400)  # what the failure reason is read from
         for raw in proc.stdout:
-            click.echo(prefix + raw.decode("utf-8", "replace").rstrip("\r\n"))
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            last.append(line)
+            click.echo(prefix + line)
         code = proc.wait()
         if code != 0:
-            click.echo(f"{'devstack'.ljust(width)} | setup of {name} failed with exit code {code}", err=True)
+            from devstack.doctor.signatures.diagnose import context_for, diagnose, last_words
+
+            reason = diagnose(list(last), context_for(stack, spec, built)) or last_words(list(last))
+            said = f"setup of {name} failed with exit code {code}" + (f": {reason}" if reason else "")
+            click.echo(f"{'devstack'.ljust(width)} | {said}", err=True)
             leave(code)
     leave(0)

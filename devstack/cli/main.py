@@ -13,7 +13,7 @@ import traceback
 import click
 
 # Each module registers its commands on the group when imported.
-from devstack.cli import environment, export, logs, services, status, up  # noqa: F401
+from devstack.cli import environment, export, init, logs, services, status, up  # noqa: F401
 from devstack.cli.group import cli
 from devstack.errors import DevstackError
 

@@ -3,8 +3,9 @@
 This module runs them: `doctor` runs `check_stack` and prints `report.render_findings`; `up`
 runs `check_service` before a service's first start and fails the service with
 `blocking_error` when there is one. Each check family has its module: cwd, venv, executable,
-packages (requirements.txt), envfiles (env files, their example's keys, required_env), port
-and localhost; findings.py holds what they share.
+packages (requirements.txt), envfiles (env files, their example's keys, required_env), setup
+(what setup builds is there and current), jvm (a new enough Java), port and localhost;
+findings.py holds what they share.
 
 Checks never print and never raise for a problem in the user's project. A value from a
 .env file never enters a finding: checks speak of names, paths and packages only, and
@@ -21,9 +22,11 @@ from devstack.doctor.cwd import check_cwd
 from devstack.doctor.envfiles import check_env_files, check_env_keys, check_required_env, check_stack_env_file
 from devstack.doctor.executable import check_executable
 from devstack.doctor.findings import Context, Finding, Severity
+from devstack.doctor.jvm import check_java
 from devstack.doctor.localhost import LocalhostResolver, check_localhost, resolve_localhost
 from devstack.doctor.packages import check_requirements
 from devstack.doctor.port import check_port
+from devstack.doctor.setup import check_setup
 from devstack.doctor.venv import check_venv, venv_ok
 from devstack.env.layers import build_env
 from devstack.process.owners import PortOwner, system_port_owner
@@ -44,6 +47,8 @@ def _service_checks(ctx: Context, port_owner: PortOwner) -> list[Finding]:
         *check_env_files(ctx),
         *check_env_keys(ctx),
         *check_required_env(ctx),
+        *check_setup(ctx),
+        *check_java(ctx),
         *check_port(ctx, port_owner),
     ]
 

@@ -18,7 +18,7 @@ from devstack.text.places import shown
 _EXAMPLE_SUFFIXES = (".example", ".sample", ".template")
 
 
-def _example_beside(path: Path) -> Path | None:
+def example_beside(path: Path) -> Path | None:
     for suffix in _EXAMPLE_SUFFIXES:
         example = path.with_name(path.name + suffix)
         if example.is_file():
@@ -32,7 +32,7 @@ def _same_file(a: Path, b: Path | None) -> bool:
 
 def _missing_file(service: str | None, root: Path, path: Path) -> Finding:
     rel = shown(path, root)
-    example = _example_beside(path)
+    example = example_beside(path)
     if example is not None:
         fix = f"cp {shlex.quote(shown(example, root))} {shlex.quote(rel)}"
     else:
@@ -53,7 +53,7 @@ def check_env_files(ctx: Context) -> list[Finding]:
     return found
 
 
-def _file_keys(path: Path, with_value_only: bool) -> list[str] | None:
+def file_keys(path: Path, with_value_only: bool) -> list[str] | None:
     """The names a dotenv file sets, in order (None when unreadable). A bare `NAME` line
     names a key in an example, but sets nothing in a real .env."""
     try:
@@ -84,10 +84,10 @@ def _where_set(ctx: Context, name: str, os_only: bool) -> str | None:
 def _missing_keys(ctx: Context, who: str | None, path: Path) -> list[Finding]:
     """The keys of the example beside `path` that `path` lacks; a warning unless another
     layer sets every one of them for the service (`who` None: for every service)."""
-    example = _example_beside(path)
+    example = example_beside(path)
     if example is None:
         return []
-    have, want = _file_keys(path, with_value_only=True), _file_keys(example, with_value_only=False)
+    have, want = file_keys(path, with_value_only=True), file_keys(example, with_value_only=False)
     if have is None or want is None:
         return []
     missing = [key for key in want if key not in have]

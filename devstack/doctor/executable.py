@@ -84,10 +84,12 @@ def _requirement_for(ctx: Context, word: str) -> str | None:
     path = ctx.service.cwd / "requirements.txt"
     if not path.is_file():
         return None
-    from devstack.doctor import requirements as reqs  # packaging: only for services with requirements.txt
+    from devstack.doctor.reqfile import (
+        read_requirements,  # packaging: only for services with requirements.txt
+    )
 
     try:
-        found = reqs.read_requirements(path).find(word)
+        found = read_requirements(path).find(word)
     except OSError:
         return None
     if found is None:

@@ -1,6 +1,6 @@
 """The `requirements` check: requirements.txt in the service's folder is satisfied in its venv,
-each missing or mismatched package named with the pip command of that venv (the reading and
-comparing is requirements.py's).
+each missing or mismatched package named with the pip command of that venv (reqfile.py reads
+the file, requirements.py compares it with the venv).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from devstack.doctor.findings import Context, Finding, Severity
 from devstack.text.places import shown
 
 if TYPE_CHECKING:
-    from devstack.doctor import requirements as reqs
+    from devstack.doctor.reqfile import Issue
 
 
 def check_requirements(ctx: Context, venv_ok: bool = True) -> list[Finding]:
@@ -45,13 +45,13 @@ def _no_venv_note(ctx: Context, path: Path) -> Finding:
                        ctx.venv_fix(ctx.service.cwd / "venv", clear=False))
 
 
-def _requirement_finding(ctx: Context, issue: reqs.Issue, fix: str) -> Finding:
+def _requirement_finding(ctx: Context, issue: Issue, fix: str) -> Finding:
     # "requirements.txt line 3" reads best relative to the service's folder.
-    from devstack.doctor import requirements as reqs
+    from devstack.doctor.reqfile import Verdict
 
     message = issue.message(lambda p: shown(p, ctx.service.cwd, ctx.stack.root))
-    if issue.verdict in (reqs.Verdict.MISSING, reqs.Verdict.MISMATCH):
+    if issue.verdict in (Verdict.MISSING, Verdict.MISMATCH):
         return ctx.finding(Severity.ERROR, "requirements", message, fix)
-    if issue.verdict is reqs.Verdict.UNREADABLE:
+    if issue.verdict is Verdict.UNREADABLE:
         return ctx.finding(Severity.WARNING, "requirements", message)
     return ctx.finding(Severity.INFO, "requirements", message)

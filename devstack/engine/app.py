@@ -12,27 +12,23 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.control.paths import EXIT_LOST_RACE, StatePaths, stack_id
 from devstack.control.server import ControlServer
-from devstack.doctor import checks, listeners
 from devstack.engine.clock import SystemClock
+from devstack.engine.diagnosis import StackDiagnostics
 from devstack.engine.supervisor import Supervisor
 from devstack.env.layers import build_env
 from devstack.env.secrets import Redactor
-from devstack.env.venv import find_venv
 from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
 from devstack.logs.prefix import use_colour
 from devstack.logs.terminal import TerminalSink
 from devstack.probes import run as probes
-from devstack.probes.target import probe_target
 from devstack.process import spawn
-from devstack.process.ports import port_holder
 
 
 class Lock:
@@ -83,10 +79,7 @@ class App:
         self.redactor = Redactor()
         self._signals = 0
         self._shutdown_task: asyncio.Task[None] | None = None
-        # per service: (the run's root pid, its sockets that served the probe; see find_impostor)
-        self._own_sockets: dict[str, tuple[int | None, listeners.KnownSockets]] = {}
         self._tag_prefix = f"{stack_id(stack.root)}/"  # "<stack id>/": each child's tag is this + name
-        self._checks = ThreadPoolExecutor(1, thread_name_prefix="devstack-checks")
 
     def run(self) -> int:
         self.paths.make_private_dirs()
@@ -107,49 +100,6 @@ class App:
 
         return build
 
-    async def _preflight(self, spec: ServiceSpec) -> str | None:
-        # The checks read files, run the venv's python and scan sockets: off the event loop, on
-        # one thread, in the order services ask (dependencies first). They hold the GIL most of
-        # the time, so running them side by side only makes the first service's check wait for
-        # a dependent's slow one (a venv's requirements) before its first start.
-        loop = asyncio.get_running_loop()
-        findings = await loop.run_in_executor(self._checks, checks.check_service, self.stack, spec,
-                                              self.os_env)
-        return checks.blocking_error(findings)
-
-    async def _find_impostor(self, spec: ServiceSpec, pid: int, started_at: float) -> str | None:
-        target = probe_target(spec.health) if spec.health else None
-        if target is None:
-            return None
-        # Remembered per run (its root pid): a leftover of an earlier run still holding the socket
-        # it held then is exactly the impostor this check is for.
-        run, known = self._own_sockets.get(spec.name, (None, {}))
-        if run != pid:
-            known = {}
-            self._own_sockets[spec.name] = (pid, known)
-        if listeners.still_holds(known):
-            return None  # the usual answer, without a tree walk or a thread hop: this runs at every probe
-        return await asyncio.to_thread(listeners.find_impostor, spec.name, target, spawn.tree_pids(pid),
-                                       started_at, known, self._tag_prefix + spec.name)
-
-    async def _explain_probe_failure(self, spec: ServiceSpec, pid: int) -> str | None:
-        target = probe_target(spec.health) if spec.health else None
-        if target is None:
-            return None
-        listening = await asyncio.to_thread(listeners.tree_listeners, pid)
-        return listeners.explain_mismatch(spec.name, target, listening)
-
-    async def _diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
-        # ~4 ms of imports and patterns: only once something failed
-        from devstack.doctor.signatures.base import Context as FailedService
-        from devstack.doctor.signatures.diagnose import diagnose
-
-        venv, _auto = find_venv(spec)
-        context = FailedService(name=spec.name, cwd=spec.cwd, root=self.stack.root,
-                                venv=venv if venv is not None and venv.is_dir() else None,
-                                port=spec.port, port_holder=port_holder)
-        return await asyncio.to_thread(diagnose, lines, context)
-
     async def _main(self) -> int:
         spawn.install_child_watcher()
         colour = self.foreground and use_colour()
@@ -162,9 +112,7 @@ class App:
         stop_leftovers(self.stack.root, hub.event)
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 probe=probes.run_probe, build_env=self._env_builder(colour),
-                                preflight=self._preflight, diagnose=self._diagnose,
-                                find_impostor=self._find_impostor,
-                                explain_probe_failure=self._explain_probe_failure,
+                                doctor=StackDiagnostics(self.stack, self.os_env, self._tag_prefix),
                                 tag_prefix=self._tag_prefix)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()

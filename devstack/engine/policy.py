@@ -15,6 +15,9 @@ from devstack.engine.states import State
 STABLE_AFTER = 30.0
 # Without a probe, a process that stays alive this long is `running`.
 ALIVE_WINDOW = 1.0
+# While a service starts, a line of its output brings its next probe forward, but never closer
+# than this to the last one: a service flooding its output is not probed back to back.
+OUTPUT_FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ def next_tick(now: float, period: float) -> float:
 class ProbeVerdict:
     state: State
     failures: int  # consecutive probe failures after this result
+    gave_up: bool = False  # it was starting and its start period is over: end this run
+    restart: bool = False  # it became unhealthy and restart_on_unhealthy is set: end this run
 
 
 def after_probe(state: State, ok: bool, failures: int, retries: int) -> ProbeVerdict:
@@ -100,3 +105,15 @@ def after_probe(state: State, ok: bool, failures: int, retries: int) -> ProbeVer
     if state == State.HEALTHY and failures >= max(1, retries):
         return ProbeVerdict(State.UNHEALTHY, failures)
     return ProbeVerdict(state, failures)
+
+
+def judge_probe(state: State, ok: bool, failures: int, retries: int, since_start: float,
+                start_period: float, restart_on_unhealthy: bool) -> ProbeVerdict:
+    """The whole verdict on one probe result: the state it leads to, and whether the run must end
+    (a start that took too long, or an unhealthy service that is to be restarted)."""
+    if state == State.STARTING and not ok and since_start >= start_period:
+        return ProbeVerdict(state, failures + 1, gave_up=True)
+    verdict = after_probe(state, ok, failures, retries)
+    if verdict.state == State.UNHEALTHY and state != State.UNHEALTHY and restart_on_unhealthy:
+        return ProbeVerdict(verdict.state, verdict.failures, restart=True)
+    return verdict

@@ -15,9 +15,19 @@ from pathlib import Path
 
 from devstack.config.durations import format_duration
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
+from devstack.doctor.peers import Peer
 from devstack.engine import policy
 from devstack.engine.clock import Clock
-from devstack.engine.states import UP_STATES, HealthSnapshot, HealthStatus, ServiceStatus, State, is_legal
+from devstack.engine.diagnosis import Diagnostics
+from devstack.engine.states import (
+    LIVE_STATES,
+    UP_STATES,
+    HealthSnapshot,
+    HealthStatus,
+    ServiceStatus,
+    State,
+    is_legal,
+)
 from devstack.errors import SpawnError
 from devstack.logs.hub import ServiceLog
 from devstack.probes.log import LogProbe
@@ -59,15 +69,21 @@ class Context:
     notifier: Notifier
     event: Callable[[str], None]  # devstack's own event lines
     build_env: Callable[[ServiceSpec], Mapping[str, str]]
-    # Before a service's first start (not before restarts): an error that keeps it from starting.
-    preflight: Callable[[ServiceSpec], Awaitable[str | None]]
-    # Why a process died, from its last output lines (signatures.py), or None.
-    diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]]
-    # (spec, child pid, its start wall time) → "port 8001 is answered by pid N …, not by api" or None
-    find_impostor: Callable[[ServiceSpec, int, float], Awaitable[str | None]]
-    # (spec, child pid) → "api listens on 127.0.0.1:8002, not on port 8001 …" or None
-    explain_probe_failure: Callable[[ServiceSpec, int], Awaitable[str | None]]
+    doctor: Diagnostics  # pre-flight checks, and why a service is not up (diagnosis.py)
     tag_prefix: str  # "<stack id>/": the env tag of every child of this stack
+
+
+@dataclass
+class Run:
+    """One incarnation of the service: its child and what devstack measures of it."""
+
+    child: Child
+    started_wall: float  # for status' started_at
+    started_mono: float  # for uptime and the start period
+    up_since: float | None = None  # monotonic, when it last became healthy/running
+    probe_failures: int = 0  # consecutive failed probes
+    explanation: str | None = None  # why the last failing probe failed, as devstack sees it
+    next_look: float = 0.0  # since start: when a failing probe may be explained again
 
 
 @dataclass(frozen=True)
@@ -106,16 +122,12 @@ class Service:
         self.peers = peers
         self.state = State.STOPPED
         self.task: asyncio.Task[None] | None = None
-        self.child: Child | None = None
+        self.current: Run | None = None  # the child that runs (or ran last: kept until the next spawn)
         self.restarts = 0
         self.failures = 0  # consecutive failed starts
         self.exit_code: int | None = None
-        self.started_at: float | None = None  # wall time of the current child's start
-        self._started_mono = 0.0
-        self._up_since: float | None = None  # monotonic, when it last became healthy/running
         self.ever_started = False
         self.health = HealthSnapshot()
-        self._probe_failures = 0
         self._meter = UsageMeter()
         self.tag = f"{ctx.tag_prefix}{spec.name}"
 
@@ -125,10 +137,12 @@ class Service:
              keep_probe: bool = False) -> None:
         if not is_legal(self.state, state):
             raise AssertionError(f"{self.spec.name}: illegal transition {self.state} → {state}")
-        if state in UP_STATES and self.state not in UP_STATES:
-            self._up_since = self.ctx.clock.monotonic()
-        elif state not in UP_STATES and state != State.UNHEALTHY:
-            self._up_since = None
+        run = self.current
+        if run is not None:
+            if state in UP_STATES and self.state not in UP_STATES:
+                run.up_since = self.ctx.clock.monotonic()
+            elif state not in UP_STATES and state != State.UNHEALTHY:
+                run.up_since = None
         self.state = state
         if keep_probe:
             self.health = HealthSnapshot(status, self.health.last_checked, self.health.response_time_ms,
@@ -138,17 +152,24 @@ class Service:
         self.ctx.notifier.notify()
 
     def status(self) -> ServiceStatus:
-        live = self.child is not None and self.state in {State.STARTING, State.HEALTHY, State.RUNNING,
-                                                         State.UNHEALTHY}
-        pid = self.child.pid if live and self.child is not None else None
-        usage = self._meter.measure(pid)
-        uptime = self.ctx.clock.monotonic() - self._started_mono if live else None
+        run = self.current if self.state in LIVE_STATES else None
+        usage = self._meter.measure(run.child.pid if run else None)
+        uptime = self.ctx.clock.monotonic() - run.started_mono if run else None
         return ServiceStatus(
-            name=self.spec.name, state=self.state, optional=self.spec.optional, pid=pid,
-            port=self.spec.port, restarts=self.restarts,
-            started_at=_iso(self.started_at) if live and self.started_at else None,
+            name=self.spec.name, state=self.state, optional=self.spec.optional,
+            pid=run.child.pid if run else None, port=self.spec.port, restarts=self.restarts,
+            started_at=_iso(run.started_wall) if run else None,
             uptime_s=round(uptime, 1) if uptime is not None else None, exit_code=self.exit_code,
             cpu_percent=usage.cpu_percent, memory_rss=usage.memory_rss, health=self.health)
+
+    def as_peer(self) -> Peer:
+        """This service as another one's diagnosis sees it."""
+        setup = self.spec.setup if isinstance(self.spec.setup, str) or self.spec.setup is None \
+            else " ".join(self.spec.setup)
+        return Peer(self.spec.name, self.spec.port, str(self.state), self.health.error, setup)
+
+    def _peer_view(self) -> dict[str, Peer]:
+        return {name: service.as_peer() for name, service in self.peers.items()}
 
     @property
     def running(self) -> bool:
@@ -184,15 +205,15 @@ class Service:
 
     def kill_now(self) -> None:
         """SIGKILL the current child's tree at once (a second Ctrl-C)."""
-        if self.child is not None:
-            self.child.kill()
+        if self.current is not None:
+            self.current.child.kill()
 
     # ------------------------------------------------------------------ the lifecycle
 
     async def run(self, wait_for_deps: bool) -> None:
         name = self.spec.name
         # The checks run while the dependencies start, so a ready dependency is not kept waiting.
-        checks = asyncio.ensure_future(self.ctx.preflight(self.spec))
+        checks = asyncio.ensure_future(self.ctx.doctor.preflight(self.spec))
         try:
             if wait_for_deps and self.spec.depends_on:
                 problem = await self._wait_for_dependencies()
@@ -243,9 +264,9 @@ class Service:
             # The traceback too (in devstack.log and on the terminal): it is the bug report.
             trace = "".join(traceback.format_exception(exc)).rstrip()
             self.ctx.event(f"{name}: internal error ({type(exc).__name__}: {exc}); stopping it\n{trace}")
-            if self.child is not None:
-                self.child.kill()
-                self.child = None
+            if self.current is not None:
+                self.current.child.kill()
+                self.current = None
             self.state = State.FAILED
             self.health = HealthSnapshot(HealthStatus.ERROR, None, None, f"devstack internal error: {exc}")
             self.ctx.notifier.notify()
@@ -258,7 +279,7 @@ class Service:
         """(what happened, why) for a run that ended: the why is a known failure signature in
         its output, else the probe's complaint or the last meaningful line it printed."""
         lines = list(self.log.recent)
-        known = await self.ctx.diagnose(self.spec, lines)
+        known = await self.ctx.doctor.crashed(self.spec, lines, self._peer_view())
         if outcome.reason:
             what, probe_error = outcome.reason
             return what, known or probe_error
@@ -300,12 +321,9 @@ class Service:
         env = dict(ctx.build_env(spec))
         env[TAG_VAR] = self.tag
         self.log.new_run()
-        self._probe_failures = 0
         log_probe = self._watch_log() if spec.health and spec.health.kind == ProbeKind.LOG else None
-        self.child = await ctx.spawner.spawn(shell_argv(spec.command), spec.cwd, env, self.log.output)
-        child = self.child
-        self.started_at = ctx.clock.wall()
-        self._started_mono = ctx.clock.monotonic()
+        child = await ctx.spawner.spawn(shell_argv(spec.command), spec.cwd, env, self.log.output)
+        run = self.current = Run(child, ctx.clock.wall(), ctx.clock.monotonic())
         self.exit_code = None
         self.ever_started = True
         self._set(State.STARTING, status=HealthStatus.WARN)
@@ -318,7 +336,7 @@ class Service:
             watch_task.cancel()
             exit_task.cancel()
             raise
-        up_for = (ctx.clock.monotonic() - self._up_since) if self._up_since is not None else None
+        up_for = (ctx.clock.monotonic() - run.up_since) if run.up_since is not None else None
         if exit_task.done():
             watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -335,8 +353,8 @@ class Service:
             code = await exit_task
             await child.stop(int(spec.stop_signal), spec.stop_timeout, ctx.clock.sleep)
         self.exit_code = 128 - code if code < 0 else code
-        self.child = None
-        ran_for = ctx.clock.monotonic() - self._started_mono
+        self.current = None
+        ran_for = ctx.clock.monotonic() - run.started_mono
         return Outcome(code, ran_for, up_for, start_failed=reason is not None, reason=reason)
 
     def _watch_log(self) -> asyncio.Event:
@@ -384,54 +402,106 @@ class Service:
 
     async def _probe_loop(self, start_period: float,
                           env: Mapping[str, str]) -> tuple[str, str | None] | None:
-        spec, ctx = self.spec, self.ctx
-        assert spec.health is not None and self.child is not None
-        health, pid = spec.health, self.child.pid
-        impostor: str | None = None  # who answers the probe, when it is not the service
-        mismatch: str | None = None  # where the service listens, when the probe fails
-        next_look = 0.0
-        while True:
-            result = await ctx.probe(health, spec.cwd, env)
-            since_start = ctx.clock.monotonic() - self._started_mono
-            delay = policy.probe_delay(self.state, since_start, health.interval)
-            if self.state in (State.STARTING, State.HEALTHY, State.UNHEALTHY):
-                # Never trust a passing probe without looking at who answers it, also once up: a
-                # service that stops listening must not stay healthy on the strength of another
-                # process answering the same port on the other family. (Cheap: the service's own
-                # socket is remembered.) Explain a failing one by where the service listens, at
-                # most once a second: that scans every socket of the machine.
-                if result.ok:
-                    impostor = await ctx.find_impostor(spec, pid, self.started_at or 0.0)
-                elif since_start >= next_look:
-                    next_look = since_start + 1.0
-                    impostor, mismatch = None, await ctx.explain_probe_failure(spec, pid)
-                if result.ok and impostor:
-                    result = ProbeResult(False, impostor, result.response_time_ms, result.address)
-                    delay = max(delay, 0.25)  # the port is taken: no point in probing fast
-                elif not result.ok and mismatch:
-                    result = ProbeResult(False, mismatch, result.response_time_ms, result.address)
-            self._record(result)
-            verdict = policy.after_probe(self.state, result.ok, self._probe_failures, health.retries)
-            self._probe_failures = verdict.failures
-            if self.state == State.STARTING and not result.ok and since_start >= start_period:
-                return f"health probe did not pass within {format_duration(start_period)}", result.error
-            if verdict.state != self.state:
-                became = verdict.state
-                if became == State.HEALTHY:
-                    ctx.event(f"{spec.name} is healthy after {format_duration(since_start)}"
-                              if self.state == State.STARTING else f"{spec.name} is healthy again")
-                    self._set(State.HEALTHY, status=HealthStatus.OK, keep_probe=True)
-                elif became == State.UNHEALTHY:
-                    ctx.event(f"{spec.name} is unhealthy: {result.error}")
-                    self._set(State.UNHEALTHY, status=HealthStatus.ERROR, error=result.error,
-                              keep_probe=True)
-                    if spec.restart_on_unhealthy:
-                        return "unhealthy", result.error
-            if self.state != State.STARTING and result.ok:
-                # Up and passing: on the tick shared by every service of this interval. After a
-                # failure the next probe waits a whole interval, so `retries` keep their timing.
-                delay = policy.next_tick(ctx.clock.monotonic(), delay)
-            await ctx.clock.sleep(delay)
+        """Probe until devstack must end the run (see `_watch`): each result is checked against
+        who answers it (`_checked`), judged by policy (pure), and the verdict applied here."""
+        spec, ctx, run = self.spec, self.ctx, self.current
+        assert spec.health is not None and run is not None
+        health = spec.health
+        # While it starts, a line of output (Spring's "Started …", uvicorn's "Application startup
+        # complete") brings the next probe forward: readiness is seen at once, not a poll later.
+        output = asyncio.Event()
+        stop_listening: Callable[[], None] | None = self.log.add_listener(lambda _s, _l: output.set())
+        try:
+            while True:
+                output.clear()
+                result = await ctx.probe(health, spec.cwd, env)
+                since_start = ctx.clock.monotonic() - run.started_mono
+                result, taken = await self._checked(result, run, since_start)
+                self._record(result)
+                verdict = policy.judge_probe(self.state, result.ok, run.probe_failures, health.retries,
+                                             since_start, start_period, spec.restart_on_unhealthy)
+                run.probe_failures = verdict.failures
+                ended = self._apply(verdict, result, since_start)
+                if ended is not None:
+                    return ended
+                delay = policy.probe_delay(self.state, since_start, health.interval)
+                if taken:
+                    await ctx.clock.sleep(max(delay, 0.25))  # the port is taken: no point in probing fast
+                elif self.state == State.STARTING:
+                    await self._sleep_or_output(delay, output)
+                else:
+                    if stop_listening is not None:  # up: the log relay's fast path again
+                        stop_listening()
+                        stop_listening = None
+                    if result.ok:
+                        # Up and passing: on the tick shared by every service of this interval. After
+                        # a failure the next probe waits a whole interval, so `retries` keep their timing.
+                        delay = policy.next_tick(ctx.clock.monotonic(), delay)
+                    await ctx.clock.sleep(delay)
+        finally:
+            if stop_listening is not None:
+                stop_listening()
+
+    async def _checked(self, result: ProbeResult, run: Run,
+                       since_start: float) -> tuple[ProbeResult, bool]:
+        """The probe's result, corrected by who answers it, and whether another process holds the
+        service's port. A passing probe is never trusted
+        without looking at who answered, also once up: a service that stops listening must not
+        stay healthy on the strength of another process answering the same port on the other
+        family (cheap: the service's own socket is remembered). A failing one is explained (where
+        the service listens, which other service it cannot reach) at most once a second: that
+        scans every socket of the machine."""
+        spec, doctor = self.spec, self.ctx.doctor
+        if self.state not in (State.STARTING, State.HEALTHY, State.UNHEALTHY):
+            return result, False
+        if result.ok:
+            impostor = await doctor.impostor(spec, run.child.pid, run.started_wall)
+            if impostor:
+                return ProbeResult(False, impostor, result.response_time_ms, result.address), True
+            return result, False
+        if since_start >= run.next_look:
+            run.next_look = since_start + 1.0
+            run.explanation = await doctor.probe_failed(spec, run.child.pid, list(self.log.recent),
+                                                        result.error, self._peer_view())
+        if run.explanation:
+            return ProbeResult(False, run.explanation, result.response_time_ms, result.address), False
+        return result, False
+
+    def _apply(self, verdict: policy.ProbeVerdict, result: ProbeResult,
+               since_start: float) -> tuple[str, str | None] | None:
+        """Carry out a probe verdict: the state change and its event line. Returns why the run
+        must end, or None."""
+        spec = self.spec
+        if verdict.gave_up:
+            return (f"health probe did not pass within {format_duration(spec.health.start_period)}"
+                    if spec.health else "health probe did not pass", result.error)
+        if verdict.state != self.state:
+            if verdict.state == State.HEALTHY:
+                self.ctx.event(f"{spec.name} is healthy after {format_duration(since_start)}"
+                               if self.state == State.STARTING else f"{spec.name} is healthy again")
+                self._set(State.HEALTHY, status=HealthStatus.OK, keep_probe=True)
+            elif verdict.state == State.UNHEALTHY:
+                self.ctx.event(f"{spec.name} is unhealthy: {result.error}")
+                self._set(State.UNHEALTHY, status=HealthStatus.ERROR, error=result.error, keep_probe=True)
+        if verdict.restart:
+            return "unhealthy", result.error
+        return None
+
+    async def _sleep_or_output(self, delay: float, output: asyncio.Event) -> None:
+        """Wait `delay`, or less once the service printed something: but at least OUTPUT_FLOOR,
+        so a service that floods its output while it starts is not probed back to back."""
+        clock = self.ctx.clock
+        floor = min(delay, policy.OUTPUT_FLOOR)
+        await clock.sleep(floor)
+        if output.is_set() or delay <= floor:
+            return
+        printed = asyncio.ensure_future(output.wait())
+        rest = asyncio.ensure_future(clock.sleep(delay - floor))
+        try:
+            await asyncio.wait({printed, rest}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            printed.cancel()
+            rest.cancel()
 
     def _record(self, result: ProbeResult) -> None:
         if result.ok:
@@ -443,9 +513,9 @@ class Service:
 
     async def _stop_child(self, keep: bool = False) -> None:
         """Stop the current child's tree: stop_signal, then SIGKILL after stop_timeout."""
-        child = self.child
-        if child is None:
+        if self.current is None:
             return
+        child = self.current.child
         spec = self.spec
         killed = await child.stop(int(spec.stop_signal), spec.stop_timeout, self.ctx.clock.sleep)
         if killed:
@@ -454,5 +524,5 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await child.drained(0.5)
         if not keep:
-            self.child = None
+            self.current = None
 

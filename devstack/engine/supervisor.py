@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.engine.clock import Clock
 from devstack.engine.coalesce import Coalescer
+from devstack.engine.diagnosis import Diagnostics
 from devstack.engine.service import Context, Notifier, Prober, Service
 from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.errors import UsageError
@@ -27,11 +28,7 @@ SHUTTING_DOWN = "the stack is shutting down; nothing can be restarted now"
 class Supervisor:
     def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
                  probe: Prober,
-                 build_env: Callable[[ServiceSpec], Mapping[str, str]],
-                 preflight: Callable[[ServiceSpec], Awaitable[str | None]],
-                 diagnose: Callable[[ServiceSpec, list[str]], Awaitable[str | None]],
-                 find_impostor: Callable[[ServiceSpec, int, float], Awaitable[str | None]],
-                 explain_probe_failure: Callable[[ServiceSpec, int], Awaitable[str | None]],
+                 build_env: Callable[[ServiceSpec], Mapping[str, str]], doctor: Diagnostics,
                  tag_prefix: str) -> None:
         self.stack = stack
         self.hub = hub
@@ -40,9 +37,7 @@ class Supervisor:
         self.shutting_down = False
         self.restarts = Coalescer(on_change=self.notifier.notify)
         self.ctx = Context(stack=stack, clock=clock, spawner=spawner, probe=probe, notifier=self.notifier,
-                           event=hub.event, build_env=build_env, preflight=preflight, diagnose=diagnose,
-                           find_impostor=find_impostor, explain_probe_failure=explain_probe_failure,
-                           tag_prefix=tag_prefix)
+                           event=hub.event, build_env=build_env, doctor=doctor, tag_prefix=tag_prefix)
         self.services: dict[str, Service] = {}
         for name, spec in stack.services.items():
             self.services[name] = Service(spec, self.ctx, hub.services[name], self.services)

@@ -17,7 +17,7 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
 
 def test_status_path_imports_no_heavy_modules() -> None:
     heavy = ("httpx", "h11", "devstack.probes.http_get", "psutil", "asyncio", "devstack.engine.supervisor",
-             "yaml", "devstack.export")
+             "yaml", "devstack.export", "devstack.init")
     code = ("import devstack.cli.main, devstack.config.load, devstack.control.client, "
             "devstack.cli.render")
     assert _loaded_after(code, heavy) == []

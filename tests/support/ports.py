@@ -1,4 +1,5 @@
-"""Loopback ports for the tests: a free one, whether one is free, whether IPv6 is there at all."""
+"""Loopback ports for the tests: a free one, whether one is free or accepts connections, whether IPv6
+is there at all."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def accepts(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def can_bind_ipv6() -> bool:

@@ -95,3 +95,19 @@ def test_next_tick_brings_services_probed_at_one_interval_to_the_same_instant() 
 ])
 def test_after_probe(state: State, ok: bool, failures: int, want: policy.ProbeVerdict) -> None:
     assert policy.after_probe(state, ok, failures, retries=3) == want
+
+
+@pytest.mark.parametrize(("state", "ok", "since", "restart", "want"), [
+    # starting: a failure inside the start period waits; past it the run ends
+    (State.STARTING, False, 5.0, False, policy.ProbeVerdict(State.STARTING, 1)),
+    (State.STARTING, False, 60.0, False, policy.ProbeVerdict(State.STARTING, 1, gave_up=True)),
+    (State.STARTING, True, 60.0, False, policy.ProbeVerdict(State.HEALTHY, 0)),
+    # the third failure in a row makes it unhealthy; with restart_on_unhealthy the run ends
+    (State.HEALTHY, False, 100.0, False, policy.ProbeVerdict(State.UNHEALTHY, 3)),
+    (State.HEALTHY, False, 100.0, True, policy.ProbeVerdict(State.UNHEALTHY, 3, restart=True)),
+    # already unhealthy: no second restart request for the same spell
+    (State.UNHEALTHY, False, 100.0, True, policy.ProbeVerdict(State.UNHEALTHY, 3)),
+])
+def test_judge_probe(state: State, ok: bool, since: float, restart: bool, want: policy.ProbeVerdict) -> None:
+    assert policy.judge_probe(state, ok, failures=2 if state != State.STARTING else 0, retries=3,
+                              since_start=since, start_period=60.0, restart_on_unhealthy=restart) == want

@@ -13,15 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.doctor.requirements import (
-    Issue,
-    Line,
-    Verdict,
-    check_requirements,
-    read_requirements,
-    site_packages,
-    venv_python_version,
-)
+from devstack.doctor.reqfile import Issue, Line, Verdict, read_requirements
+from devstack.doctor.requirements import check_requirements, site_packages, venv_python_version
 from tests.support.files import write
 from tests.support.venvs import install, make_venv, site_dir
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
+from devstack.doctor.peers import Peer
 from devstack.engine.states import State
 from devstack.engine.supervisor import Supervisor
 from devstack.logs.hub import LogHub
@@ -38,11 +39,10 @@ class World:
         self.hub.event = lambda text: (self.events.append(text), original(text))[-1]  # type: ignore[method-assign,func-returns-value]
 
         self.sup = Supervisor(stack, clock=self.clock, spawner=self.spawner, hub=self.hub, probe=self.probe,
-                              build_env=lambda spec: {}, preflight=self.preflight, diagnose=self.diagnose,
-                              find_impostor=self.impostor, explain_probe_failure=self.mismatch,
-                              tag_prefix="id/")
+                              build_env=lambda spec: {}, doctor=self, tag_prefix="id/")
         self.impostor_text: str | None = None
         self.mismatch_text: str | None = None
+        self.peers_seen: Mapping[str, Peer] = {}
 
     async def probe(self, health: HealthSpec, cwd: Path, env: Mapping[str, str]) -> ProbeResult:
         """The network, as an HTTP probe would find it: `healthy(host)` says 200 or 503, at once."""
@@ -53,16 +53,20 @@ class World:
         return ProbeResult(ok=False, error=f"HTTP 503 from {address} (expected 200–399)",
                            response_time_ms=1.0, address=address)
 
+    # The Diagnostics the supervisor asks: scripted answers.
+
     async def preflight(self, spec: ServiceSpec) -> str | None:
         return None
 
-    async def diagnose(self, spec: ServiceSpec, lines: list[str]) -> str | None:
+    async def crashed(self, spec: ServiceSpec, lines: list[str], peers: Mapping[str, Peer]) -> str | None:
         return None
 
     async def impostor(self, spec: ServiceSpec, pid: int, started: float) -> str | None:
         return self.impostor_text
 
-    async def mismatch(self, spec: ServiceSpec, pid: int) -> str | None:
+    async def probe_failed(self, spec: ServiceSpec, pid: int, lines: list[str], error: str | None,
+                           peers: Mapping[str, Peer]) -> str | None:
+        self.peers_seen = peers
         return self.mismatch_text
 
     def state(self, name: str) -> State:
@@ -297,6 +301,47 @@ def test_a_failed_optional_dependency_does_not_stop_its_dependents(tmp_path: Pat
         w.sup.start()
         await w.until("web", State.RUNNING)
         assert w.state("ai") == State.FAILED
+        await w.sup.shutdown()
+
+    run(main)
+
+
+def test_a_failing_probe_is_explained_with_the_other_services_states(tmp_path: Path) -> None:
+    """The diagnosis of a failing probe sees a snapshot of every service, so that "api cannot reach
+    db" can name db's state."""
+    async def main() -> None:
+        specs = [svc("db", restart=Restart.NO, max_restarts=1),
+                 svc("api", health=http_probe(start_period=5.0))]
+        w = World(tmp_path, specs, {"db": [Script(exit_code=1)], "api": [Script(exit_code=None)]},
+                  healthy=lambda host: False)
+        w.sup.start()
+        await w.until("db", State.FAILED)
+        await w.clock.advance(1.5)
+        peers = w.peers_seen
+        assert peers["db"].state == "failed" and peers["api"].state == "starting"
+        await w.sup.shutdown()
+
+    run(main)
+
+
+def test_output_while_starting_brings_the_next_probe_forward(tmp_path: Path) -> None:
+    """Past its first seconds a starting service is probed every 50 ms, but a line of its output
+    (Spring's "Started …") is followed by a probe within OUTPUT_FLOOR: readiness is seen at once."""
+    async def main() -> None:
+        ready = {"at": None}
+
+        def healthy(host: str) -> bool:
+            return ready["at"] is not None
+
+        w = World(tmp_path, [svc("api", health=http_probe(start_period=60.0))],
+                  {"api": [Script(exit_code=None)]}, healthy=healthy)
+        w.sup.start()
+        await w.clock.run_until(lambda: w.t() >= 12.017)
+        assert w.state("api") == State.STARTING
+        ready["at"] = w.t()  # type: ignore[assignment]
+        w.sup.services["api"].log.output("stdout", b"Started CoreApiApplication in 12.0 seconds\n")
+        await w.until("api", State.HEALTHY)
+        assert w.t() - ready["at"] <= 0.0101  # type: ignore[operator]
         await w.sup.shutdown()
 
     run(main)

@@ -5,10 +5,12 @@ spells them), find a neighbouring line, and name a port's holder.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Final
 
 from devstack.text.places import shown
@@ -27,14 +29,27 @@ class Context:
     port: int | None
     # "pid 123 (python x.py)" or None; injected so that tests need no real port.
     port_holder: Callable[[int], str | None]
+    has_setup: bool = False  # the service has a `setup` command: "devstack setup NAME" fixes a missing build
+    path: str | None = None  # the service's PATH: which `java`, `node`, `python` it ran
+    # The service's variables, name -> where it is set ("apps/api/.env", "stack.toml", "the OS
+    # environment", "devstack"): never a value. Tells a missing variable from one set elsewhere.
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The file a variable for this service would go in: its (first) env_file, else cwd/.env.
+    env_file: Path | None = None
+    # "pid 123 (postgres -D data)" for a live process, None when there is none by that pid;
+    # injected like port_holder (Postgres names a pid in its lock file: is it alive, and what?).
+    process: Callable[[int], str | None] = lambda pid: None
 
 
-Explain = Callable[[re.Match[str], Context, list[str]], str]
+# The reason, or None: "not mine after all" (the next row, or an earlier line, is tried).
+Explain = Callable[[re.Match[str], Context, list[str]], str | None]
 
 
 @dataclass(frozen=True)
 class Signature:
-    """One known fatal line: `explain(match, ctx, lines)` turns it into the reason.
+    """One known fatal line: `explain(match, ctx, lines)` turns it into the reason, or declines
+    with None when a closer look says the line is not what the row is about (a Node SyntaxError
+    for the Python row, a JavaScript error that a new enough Node raised for the too-old row).
 
     `lines` is the whole (cleaned) window the match came from, for signatures whose
     fix is on a neighbouring line (Postgres' HINT/DETAIL, Vite's "Local:" URL, Spring's
@@ -68,8 +83,28 @@ def index_of(match: re.Match[str], lines: list[str]) -> int:
     return len(lines)
 
 
+def read_json(path: Path) -> dict[str, object] | None:
+    """A JSON object file (package.json), read as read_head does; None when absent or not one."""
+    text = read_head(path)
+    try:
+        data = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def holder_of(port: int, ctx: Context) -> str:
     return ctx.port_holder(port) or "another process"
+
+
+def read_head(path: Path, limit: int = 256 * 1024) -> str | None:
+    """The first `limit` bytes of a text file (None when unreadable): what a signature may read of
+    the service's files, so that a diagnosis stays cheap whatever the file."""
+    try:
+        with path.open("rb") as f:
+            return f.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return None
 
 
 def as_int(text: str | None) -> int | None:
@@ -84,7 +119,17 @@ def port_in_use(match: re.Match[str], ctx: Context, lines: list[str]) -> str:
             f"address already in use (set `port` for {ctx.name} in stack.toml "
             "so devstack can name the holder)"
         )
-    return f"port {port} is already in use by {holder_of(port, ctx)}"
+    return in_use(port, ctx)
+
+
+def in_use(port: int, ctx: Context) -> str:
+    """"port N is already in use by <its holder>", asked after the service died: when nobody
+    listens any more, the holder is gone (and a start now would find the port free)."""
+    holder = ctx.port_holder(port)
+    if holder is None:
+        return (f"port {port} was in use by a process that is gone by now (the port is free: start "
+                f"{ctx.name} again)")
+    return f"port {port} is already in use by {holder}"
 
 
 def sig(name: str, pattern: str, explain: Explain) -> Signature:

@@ -1,6 +1,8 @@
 """Python's fatal lines: a missing module (this stack's own code run from the wrong folder, or a
 package the venv lacks, named with the distribution to pip install), uvicorn's import and bind
-errors, and errno's "address already in use".
+errors (an app attribute that is not there: the ASGI apps the module does create), errno's
+"address already in use", settings missing from the environment (settings.py), and a Python too
+old for the code (pyversion.py).
 """
 
 from __future__ import annotations
@@ -9,8 +11,18 @@ import re
 from types import MappingProxyType
 from typing import Final
 
-from devstack.doctor.signatures.base import Context, Signature, place, port_in_use, sig, stack_path
+from devstack.doctor.signatures.base import (
+    Context,
+    Signature,
+    place,
+    port_in_use,
+    read_head,
+    sig,
+    stack_path,
+)
+from devstack.doctor.signatures.pyversion import pip_requires_python, python_syntax
 from devstack.doctor.signatures.search import module_homes
+from devstack.doctor.signatures.settings import environ_key_error, pydantic_missing
 from devstack.env.venv import venv_bin_dir
 
 # Import name -> the distribution to pip install, where they differ. The module is not
@@ -124,11 +136,58 @@ def _uvicorn_import(match: re.Match[str], ctx: Context, lines: list[str]) -> str
     return f'{head}; {file} is in {rel}{others}: set cwd = "{rel}"'
 
 
+# A module-level ASGI app: `app = FastAPI(…)`, `api: FastAPI = FastAPI(…)`, Django's
+# `application = get_asgi_application()`.
+_ASGI_APP: Final = re.compile(
+    r"^(?P<name>[A-Za-z_]\w*)\s*(?::\s*[\w.\[\]]+\s*)?=\s*(?:[\w]+\.)*"
+    r"(?P<cls>FastAPI|Starlette|Litestar|Quart|Sanic|ASGIApp|get_asgi_application)\(", re.MULTILINE)
+
+
+def _uvicorn_attribute(match: re.Match[str], ctx: Context, lines: list[str]) -> str:
+    attribute, module = match.group("attr"), match.group("module")
+    head = f'uvicorn found no "{attribute}" in module "{module}"'
+    parts = module.split(".")
+    homes = module_homes(ctx, module)
+    folder = homes[0] if homes else ctx.cwd
+    candidates = (folder.joinpath(*parts).with_suffix(".py"), folder.joinpath(*parts, "__init__.py"))
+    file = next((path for path in candidates if path.is_file()), None)
+    if file is None:
+        return head
+    text = read_head(file) or ""
+    apps = [(found.group("name"), text.count("\n", 0, found.start()) + 1, found.group("cls"))
+            for found in _ASGI_APP.finditer(text)]
+    shown = stack_path(file, ctx.root)
+    if not apps:
+        return (f"{head} ({shown}), and {shown} creates no ASGI app at module level (such as "
+                "app = FastAPI()): create one, or point command at the module that does")
+    listed = ", ".join(f"{name} (line {line}: {cls}(…))" for name, line, cls in apps)
+    noun = "app is" if len(apps) == 1 else "apps are"
+    return f'{head} ({shown}); its ASGI {noun} {listed}: put {module}:{apps[0][0]} in command'
+
+
 SIGNATURES: Final[tuple[Signature, ...]] = (
     sig(
         "python-module-not-found",
         r"ModuleNotFoundError: No module named '(?P<module>[^']+)'",
         _missing_module,
+    ),
+    sig(
+        "uvicorn-attribute-not-found",
+        r'Error loading ASGI app\. Attribute "(?P<attr>[^"]+)" not found in module "(?P<module>[^"]+)"',
+        _uvicorn_attribute,
+    ),
+    sig(
+        "pydantic-settings-missing",
+        r"^(?:[\w.]+\.)?ValidationError: \d+ validation errors? for (?P<model>\w+)$",
+        pydantic_missing,
+    ),
+    sig("python-environ-key-error", r"^KeyError: '(?P<name>[A-Za-z_][A-Za-z0-9_]*)'$", environ_key_error),
+    sig("python-syntax-error", r"^SyntaxError: .+$", python_syntax),
+    sig(
+        "pip-requires-python",
+        r"ERROR: Package '(?P<package>[^']+)' requires a different Python: (?P<have>\S+) not in "
+        r"'(?P<need>[^']+)'",
+        pip_requires_python,
     ),
     sig(
         "uvicorn-could-not-import",

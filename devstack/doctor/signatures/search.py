@@ -1,6 +1,6 @@
-"""Where a Python module of the stack's own code lives: bounded, breadth-first walks of the
-service's folder and the stack's, skipping other people's code (venvs, node_modules) and tool
-state, so that a diagnosis stays instant in a monorepo.
+"""Where a Python module, or a file, of the stack's own code lives: bounded, breadth-first walks
+of the service's folder and the stack's, skipping other people's code (venvs, node_modules) and
+tool state, so that a diagnosis stays instant in a monorepo.
 """
 
 from __future__ import annotations
@@ -96,5 +96,16 @@ def module_homes(ctx: Context, module: str) -> list[Path]:
     for top, depth in ((ctx.cwd, 3), (ctx.root, 4)):
         for folder in _walk(top, depth):
             if folder not in homes and _is_module(folder.joinpath(*parts)):
+                homes.append(folder)
+    return homes
+
+
+def file_homes(ctx: Context, relpath: str) -> list[Path]:
+    """Folders that hold `relpath` (a file: "package.json", "server.js", "src/index.js"): the cwd
+    subtree first, then the stack's, nearest first."""
+    homes: list[Path] = []
+    for top, depth in ((ctx.cwd, 3), (ctx.root, 4)):
+        for folder in _walk(top, depth):
+            if folder not in homes and (folder / relpath).is_file():
                 homes.append(folder)
     return homes

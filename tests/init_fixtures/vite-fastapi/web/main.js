@@ -1,0 +1,2 @@
+const response = await fetch("/api/hello");
+document.querySelector("#greeting").textContent = (await response.json()).greeting;
