@@ -35,9 +35,7 @@ import pytest
 from devstack.doctor.signatures import jvm, nodeversion, postgres
 from devstack.doctor.signatures.base import MAX_CHARS, Context
 from devstack.doctor.signatures.diagnose import SIGNATURES, diagnose
-
-CAPTURED = Path(__file__).parent / "captured"
-TRANSCRIBED = "# transcribed"
+from tests.support.captures import CAPTURED, load
 
 # Who held each port in the real runs (what devstack.ports.port_holder would have said).
 HOLDERS = {
@@ -52,12 +50,6 @@ PROCESSES = {
     19842: "pid 19842 (postgres -D pg/data -p 55432 -k pg)",
     1698: "pid 1698 (sleep 600)",  # the pid postgres_stale_pid.txt names: a live process, not a postgres
 }
-
-
-def load(name: str, stack: Path) -> list[str]:
-    text = (CAPTURED / name).read_text(encoding="utf-8")
-    lines = text.replace("$STACK", str(stack)).splitlines()
-    return lines[1:] if lines and lines[0].startswith(TRANSCRIBED) else lines
 
 
 @pytest.fixture
