@@ -250,6 +250,7 @@ def _wheel(folder: Path, name: str, version: str) -> Path:
     return wheel
 
 
+# pytest-timeout: a real venv (up to 240 s on a busy machine) and a pip install (120 s) before devstack runs.
 @pytest.mark.timeout(420)
 def test_requirements_checked_against_the_venv_with_a_real_installed_package(stack: Stack) -> None:
     app = stack.root / "app"

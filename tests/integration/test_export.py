@@ -440,6 +440,7 @@ CASES = [  # path, expect_status, expect_json, expect_text
 JAVA_CASES = {0, 1, 3, 5, 6, 9}
 
 
+# pytest-timeout: every case runs under each engine's health checker, each run allowed 60 s.
 @pytest.mark.timeout(300)
 def test_the_health_checks_images_run_agree_with_devstacks_probe(tmp_path: Path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scenarios)
