@@ -3,7 +3,7 @@
 - files: `write` (dedented text, folders made, a mode) and `make_executable` (a sh script)
 - venvs: `make_venv` (a real venv, made in-process), `fake_venv`, `install` (pip's metadata)
 - specs: `make_service` and `make_stack`, specs built without a stack.toml
-- ports: `free_port`, `port_is_free`, `closed_port`, `can_bind_ipv6` and `needs_ipv6`
+- ports: `free_port`, `port_is_free`, `accepts`, `closed_port`, `can_bind_ipv6` and `needs_ipv6`
 - waiting: `wait_until`, `watch_for` (proving an absence) and `wait_for` (in a coroutine)
 - fakes: the unit tests' fake clock and fake spawner
 - harness: `Stack`, a stack folder driven through the real CLI; `open_stack`, `PY`, `q`, `TEST_TAG`
@@ -14,4 +14,7 @@
 - doctor, probing: what the unit and integration halves of the pre-flight and probe tests share
   (their fixtures are registered by tests/conftest.py)
 - exporting: a stack written into a folder and exported from it
+- captures: `load`, the real tools' output the failure-signature tests read
+- initrepo: small repositories for the `devstack init` tests
+- module_map: the docs' module table, generated from the modules' docstrings
 """
