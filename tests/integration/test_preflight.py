@@ -275,7 +275,7 @@ def test_a_held_port_psutil_cannot_attribute_is_found_by_binding(
 
 
 def test_doctor_on_the_reference_service(root: Path, os_env: Env) -> None:
-    """The ai-api of SPEC.md's reference stack, set up the way that costs a team a day."""
+    """The ai-api of the reference stack (the demo's), set up the way that costs a team a day."""
     api = make_service(root, cwd="apps/ai-api-fastapi", command="uvicorn main:app --host 0.0.0.0 --port 8001",
                        port=8001, required_env=("OPENAI_API_KEY",),
                        health=HealthSpec(ProbeKind.HTTP, "http://localhost:8001/"))

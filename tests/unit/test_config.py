@@ -567,7 +567,7 @@ setup = "npm ci"
 depends_on = { core-api = "healthy", ai-api = "started" }
 port = 5173
 health = { http = "http://localhost:5173/" }
-"""  # noqa: E501 - as SPEC.md writes it
+"""  # noqa: E501 - the reference stack as users write it
 
 
 def test_the_spec_example(tmp_path: Path) -> None:
