@@ -1,7 +1,7 @@
 """W7 demo stack: `devstack up -d` of the bundled demo (postgres → the Spring Boot core-api and
 ai-api → frontend) until all four are healthy, against what starting them by hand allows.
 
-devstack: the wall time of `devstack up -d`, which returns once every service is healthy (SPEC);
+devstack: the wall time of `devstack up -d`, which returns once every service is healthy (docs/cli.md);
 `status --json` must then say all four are healthy.
 By hand: each service is started alone, one after another (each once its dependencies are up,
 as they need them), with the cwd, command and environment devstack gives it (captured once with

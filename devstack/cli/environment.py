@@ -11,12 +11,12 @@ from collections import deque
 
 import click
 
-from devstack.cli.group import Options, cli, leave, pass_options
+from devstack.cli.group import Options, cli, complete_services, leave, pass_options
 from devstack.errors import UsageError
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_services)
 @pass_options
 def doctor(opts: Options, names: tuple[str, ...]) -> None:
     """Every pre-flight check, without starting anything: what is wrong and the fix to type."""
@@ -40,7 +40,7 @@ def os_env() -> dict[str, str]:
 
 
 @cli.command(name="env")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_services)
 @click.option("--show-values", is_flag=True, help="Show values from .env files and secret-looking names.")
 @pass_options
 def env_command(opts: Options, name: str, show_values: bool) -> None:
@@ -66,7 +66,7 @@ def env_command(opts: Options, name: str, show_values: bool) -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("name")
+@click.argument("name", shell_complete=complete_services)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_options
 def run(opts: Options, name: str, command: tuple[str, ...]) -> None:
@@ -93,7 +93,7 @@ def run(opts: Options, name: str, command: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_services)
 @pass_options
 def setup(opts: Options, names: tuple[str, ...]) -> None:
     """Run each service's `setup` command (e.g. npm ci) in its folder, venv and env."""
@@ -128,4 +128,7 @@ def setup(opts: Options, names: tuple[str, ...]) -> None:
             said = f"setup of {name} failed with exit code {code}" + (f": {reason}" if reason else "")
             click.echo(f"{'devstack'.ljust(width)} | {said}", err=True)
             leave(code)
+        from devstack.doctor.setups import write_record
+
+        write_record(stack, spec)  # `up` need not run it again
     leave(0)

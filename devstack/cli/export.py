@@ -13,7 +13,7 @@ import sys
 import click
 
 from devstack.cli.environment import os_env
-from devstack.cli.group import Options, cli, pass_options
+from devstack.cli.group import Options, cli, complete_services, pass_options
 
 KINDS = ("compose", "systemd", "kubernetes")
 
@@ -33,7 +33,7 @@ def config_command(opts: Options, as_json: bool) -> None:
 
 
 @cli.command(name="probe")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_services)
 @pass_options
 def probe_command(opts: Options, name: str) -> None:
     """Run one service's health probe once: exit 0 when it passes, 1 when not."""

@@ -7,19 +7,19 @@ from typing import Any
 
 import click
 
-from devstack.cli.group import Options, cli, pass_options
+from devstack.cli.group import Options, cli, complete_services, pass_options
 from devstack.errors import UsageError
 from devstack.text.suggest import unknown_service_message
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_services)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("-n", "lines", type=click.IntRange(min=0), default=100, show_default=True,
+@click.option("-n", "--tail", "lines", type=click.IntRange(min=0), default=100, show_default=True,
               help="How many lines to print first.")
 @click.option("--since", metavar="DURATION|TIME", help="Only lines newer than this (10m, 2026-11-26T05:00).")
-@click.option("--timestamps", is_flag=True, help="Show each line's time.")
-@click.option("--no-color", is_flag=True, help="No colours.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show each line's time.")
+@click.option("--no-color", is_flag=True, help="No colours (the same as --ansi never).")
 @pass_options
 def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since: str | None,
          timestamps: bool, no_color: bool) -> None:
@@ -28,7 +28,7 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
 
     from devstack.logs import ansi
     from devstack.logs.follower import Follower
-    from devstack.logs.prefix import OTHER_COLOUR, name_prefix, palette, use_colour
+    from devstack.logs.prefix import OTHER_COLOUR, name_prefix, palette
     from devstack.logs.reader import tail
     from devstack.logs.since import parse_since
 
@@ -42,7 +42,7 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
         since_at = parse_since(since, datetime.now(UTC)) if since else None
     except ValueError as exc:
         raise UsageError(f"--since: {exc}") from None
-    colour = not no_color and use_colour()
+    colour = not no_color and opts.colour()
     width = max(len(n) for n in wanted)
     colours = palette(list(stack.services))
     log_dir = opts.paths().log_dir
@@ -55,7 +55,7 @@ def logs(opts: Options, names: tuple[str, ...], follow: bool, lines: int, since:
         text = record.text
         if ansi.needs_cleaning(text.encode()):  # older files, or bytes a service wrote itself
             text = ansi.for_terminal(text.encode(), colour).decode("utf-8", "replace")
-        click.echo(prefix + text)
+        click.echo(prefix + text, color=colour)  # click would strip the colour off a pipe
 
     if not follow:
         for record in tail(log_dir, wanted, lines, since_at):

@@ -48,6 +48,8 @@ def status_table(data: dict[str, Any]) -> str:
             notes[len(rows) - 1] = str(error)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [head]
+    if sup.get("stack_file_changed"):
+        lines.append("the stack file has changed since the supervisor read it: `devstack up` applies it")
     for index, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if index in notes:
@@ -56,7 +58,8 @@ def status_table(data: dict[str, Any]) -> str:
 
 
 def stack_ok(data: dict[str, Any], names: list[str] | None = None) -> bool:
-    """SPEC's exit-0 rule: every non-optional (named) service is healthy, running, or exited cleanly."""
+    """The exit-0 rule of docs/status.md: every non-optional (named) service is healthy, running,
+    or exited cleanly."""
     for svc in data.get("services", []):
         if names and svc["name"] not in names:
             continue

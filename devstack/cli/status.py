@@ -62,3 +62,7 @@ def status(opts: Options, as_json: bool, watch: bool) -> None:
             time.sleep(1.0)
     except KeyboardInterrupt:
         leave(code)
+
+
+# docker compose's name for it, with every option
+cli.add_command(status, name="ps")

@@ -1,26 +1,39 @@
-"""Durations as stack.toml writes them: "250ms", "5s", "2m", "1h", or a number of seconds."""
+"""Durations as stack.toml and the command line write them: "250ms", "5s", "2m", "1h", "1d",
+compound forms like "1h30m" or "2m30s", or a number of seconds."""
 
 from __future__ import annotations
 
 import re
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)"  # "ms" before "m": the longest unit wins
+# One regex for the whole text (also the JSON Schema's pattern): a bare number of seconds, or
+# one or more number-unit parts ("1h30m", "1h 30m").
+PATTERN = r"^\s*(?:\d+(?:\.\d+)?|(?:\d+(?:\.\d+)?\s*(?:ms|d|h|m|s)\s*)+)\s*$"
+_WHOLE = re.compile(PATTERN)
+_PARTS = re.compile(_PART)
+EXPECTED = 'a duration like "5s", "250ms" or "1h30m"'
+
+
+def has_unit(value: str) -> bool:
+    """Whether `value` is a duration with a unit ("10m", "1h30m"), not a bare number."""
+    return bool(_WHOLE.match(value)) and bool(_PARTS.search(value))
 
 
 def parse_duration(value: object) -> float:
     """Seconds for a duration value; ValueError with a plain message when it is not one."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration like \"5s\" or \"250ms\", got {value!r}")
+        raise ValueError(f"expected {EXPECTED}, got {value!r}")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"expected a duration that is not negative, got {value!r}")
         return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    raise ValueError(f"expected a duration like \"5s\" or \"250ms\", got {value!r}")
+    if isinstance(value, str) and _WHOLE.match(value):
+        parts = _PARTS.findall(value)
+        if not parts:
+            return float(value)
+        return sum(float(number) * _UNITS[unit] for number, unit in parts)
+    raise ValueError(f"expected {EXPECTED}, got {value!r}")
 
 
 def format_duration(seconds: float) -> str:

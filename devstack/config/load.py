@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devstack.config.locate import PROCFILE, STACK_FILE, nearest_stack_file
+from devstack.config.locate import PROCFILE, STACK_FILE, named_stack_file, nearest_stack_file
 from devstack.config.procfile import load_procfile
 from devstack.config.specs import StackSpec
 from devstack.config.stackfile import display_path, load_stack
@@ -20,7 +20,8 @@ NOTHING_FOUND = (
 def find_stack(start: Path, file: Path | None = None, procfile: Path | None = None) -> StackSpec:
     """The stack for a command run in `start`: -f/--file, --procfile, or the nearest stack file up.
 
-    Relative `file` and `procfile` are taken from `start`. Walking up, each folder is asked for a
+    Relative `file` and `procfile` are taken from `start`; a folder as `file` means the stack.toml
+    in it. Walking up, each folder is asked for a
     stack.toml first and then a Procfile, so the nearest folder with either wins (like git).
     """
     if file is not None and procfile is not None:
@@ -28,7 +29,7 @@ def find_stack(start: Path, file: Path | None = None, procfile: Path | None = No
     if procfile is not None:
         return load_procfile(_named(start, procfile, "--procfile"))
     if file is not None:
-        path = _named(start, file, "-f/--file")
+        path = _named(start, named_stack_file(start, file), "-f/--file (or DEVSTACK_FILE)")
         # honcho users write `-f Procfile.dev`; a file named like a Procfile is read as one
         if path.name == PROCFILE or path.name.startswith(PROCFILE + "."):
             return load_procfile(path)

@@ -19,12 +19,12 @@ from devstack.config.values import (
     to_text,
 )
 
-_HTTP_ONLY_KEYS = ("expect_status", "expect_json", "expect_text")
+HTTP_ONLY_KEYS = ("expect_status", "expect_json", "expect_text")
 
 
-_HEALTH_KEYS = (
+HEALTH_KEYS = (
     *(kind.value for kind in ProbeKind),
-    *_HTTP_ONLY_KEYS,
+    *HTTP_ONLY_KEYS,
     "interval",
     "timeout",
     "retries",
@@ -75,7 +75,7 @@ def health_spec(problems: Problems, key: str, value: object) -> HealthSpec | Non
     data = as_table(problems, key, value, 'a table like { http = "http://localhost:8000/" }')
     if data is None:
         return None
-    table = Table(problems, key, data, _HEALTH_KEYS)
+    table = Table(problems, key, data, HEALTH_KEYS)
     # every target given is checked, even when there are two, so that no problem waits for a rerun
     targets = {kind: table.get(kind.value, _TARGETS[kind], "") for kind in ProbeKind if kind.value in data}
     single = len(targets) == 1
@@ -84,7 +84,7 @@ def health_spec(problems: Problems, key: str, value: object) -> HealthSpec | Non
         problems.add(key, f"expected exactly one probe kind (http, tcp, cmd or log), got {got}")
     kind, target = next(iter(targets.items())) if single else (ProbeKind.CMD, "")
     if single and kind is not ProbeKind.HTTP:
-        for name in _HTTP_ONLY_KEYS:
+        for name in HTTP_ONLY_KEYS:
             if name in data:
                 problems.add(table.at(name), f"only allowed with an http probe, not {kind.value}")
     d = _HEALTH_DEFAULTS

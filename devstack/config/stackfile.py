@@ -45,15 +45,15 @@ from devstack.text.places import relative
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _NAME_RULE = 'a service name of letters, digits, "_", "." and "-" that starts with a letter or digit'
 
-_TOP_KEYS = ("stack", "services")
-_STACK_KEYS = ("name", "env_file")
-_SERVICE_KEYS = (
+TOP_KEYS = ("stack", "services")
+STACK_KEYS = ("name", "env_file")
+SERVICE_KEYS = (
     "command", "cwd", "venv", "env_file", "env", "required_env", "port", "depends_on", "health",
     "restart", "max_restarts", "backoff", "backoff_max", "restart_on_unhealthy", "stop_signal",
     "stop_timeout", "setup", "optional",
 )  # fmt: skip
 
-# Defaults come from the specs themselves so that SPEC's defaults live in one place.
+# Defaults come from the specs themselves so that the documented defaults live in one place.
 _SERVICE_DEFAULTS = ServiceSpec(name="", command="", cwd=Path("/"))
 
 
@@ -129,7 +129,7 @@ def _services(problems: Problems, value: object, root: Path) -> dict[str, Servic
         body = as_table(problems, f"services.{name}", raw, "a table with at least a command")
         if body is None:
             continue
-        table = Table(problems, f"services.{name}", body, _SERVICE_KEYS)
+        table = Table(problems, f"services.{name}", body, SERVICE_KEYS)
         service = services[name] = _service(table, name, root)
         _check_dependencies(table, service, known)
         _check_port(table, service, port_owners)
@@ -227,9 +227,9 @@ def load_stack(path: Path) -> StackSpec:
     data = _read_toml(path, file)
     root = path.absolute().parent.resolve()
     problems = Problems(file)
-    top = Table(problems, "", data, _TOP_KEYS)
+    top = Table(problems, "", data, TOP_KEYS)
     stack = as_table(problems, "stack", data.get("stack", {}), "a table like [stack]") or {}
-    head = Table(problems, "stack", stack, _STACK_KEYS)
+    head = Table(problems, "stack", stack, STACK_KEYS)
     name = head.get("name", to_text, root.name)
     env_file = head.get("env_file", to_path, None)
     services = _services(problems, data.get("services", {}), root)

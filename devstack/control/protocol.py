@@ -14,7 +14,7 @@ from typing import Any
 
 VERSION = 1
 MAX_REQUEST = 64 * 1024
-VERBS = frozenset({"ping", "status", "start", "stop", "restart", "wait", "down"})
+VERBS = frozenset({"ping", "status", "start", "stop", "restart", "wait", "down", "apply"})
 
 
 class ProtocolError(ValueError):

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from devstack.config.specs import StackSpec
 from devstack.control import protocol
 from devstack.errors import DevstackError
 
@@ -29,15 +30,19 @@ class Engine(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
-    def start(self, names: list[str] | None = None, no_deps: bool = False) -> list[str]: ...
+    def start(self, names: list[str] | None = None, no_deps: bool = False,
+              setup: bool | None = None) -> list[str]: ...
 
-    async def stop(self, names: list[str]) -> None: ...
+    async def stop(self, names: list[str], timeout: float | None = None) -> None: ...
 
     async def restart(self, names: list[str], timeout: float | None = None) -> bool: ...
 
     def check_names(self, names: list[str]) -> list[str]: ...
 
     async def wait(self, names: list[str] | None, timeout: float | None, quiet: bool = False) -> bool: ...
+
+    async def apply(self, stack: StackSpec, names: list[str] | None = None,
+                    no_deps: bool = False, setup: bool | None = None) -> dict[str, Any]: ...
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -63,7 +68,7 @@ class ControlServer:
         self._reading: dict[asyncio.StreamWriter, None] = {}  # still sending a request, oldest first
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "ping": self._ping, "status": self._status, "start": self._start, "stop": self._stop,
-            "restart": self._restart, "wait": self._wait, "down": self._down,
+            "restart": self._restart, "wait": self._wait, "down": self._down, "apply": self._apply,
         }
 
     async def start(self) -> None:
@@ -154,11 +159,12 @@ class ControlServer:
 
     async def _start(self, args: dict[str, Any]) -> Any:
         names = protocol.names_arg(args)
-        started = self.supervisor.start(names or None, no_deps=bool(args.get("no_deps")))
+        started = self.supervisor.start(names or None, no_deps=bool(args.get("no_deps")),
+                                        setup=_setup_arg(args))
         return {"started": started}
 
     async def _stop(self, args: dict[str, Any]) -> Any:
-        await self.supervisor.stop(protocol.names_arg(args))
+        await self.supervisor.stop(protocol.names_arg(args), protocol.timeout_arg(args))
         return self.supervisor.status()
 
     async def _restart(self, args: dict[str, Any]) -> Any:
@@ -173,6 +179,27 @@ class ControlServer:
         settled = await self.supervisor.wait(names, protocol.timeout_arg(args))
         return {"settled": settled, "status": self.supervisor.status()}
 
+    async def _apply(self, args: dict[str, Any]) -> Any:
+        """`up` with a supervisor running: the stack file (as named by that `up`) read again and
+        applied. Read here, in the supervisor: a StackSpec does not travel over the socket."""
+        from devstack.config.load import find_stack
+
+        file = args.get("file")
+        if not isinstance(file, str) or not file:
+            raise protocol.ProtocolError("file must be the path of the stack file")
+        path = Path(file)
+        stack = find_stack(path.parent, procfile=path) if args.get("procfile") else \
+            find_stack(path.parent, file=path)
+        names = protocol.names_arg(args)
+        return await self.supervisor.apply(stack, names or None, no_deps=bool(args.get("no_deps")),
+                                           setup=_setup_arg(args))
+
     async def _down(self, args: dict[str, Any]) -> Any:
         await self._on_down()
         return {"pid": os.getpid()}
+
+
+def _setup_arg(args: dict[str, Any]) -> bool | None:
+    """`setup`: false for `up --no-setup`; absent (None) keeps each service's last choice."""
+    setup = args.get("setup")
+    return None if setup is None else bool(setup)

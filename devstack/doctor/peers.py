@@ -14,6 +14,6 @@ class Peer:
 
     name: str
     port: int | None
-    state: str  # SPEC's state name
+    state: str  # the state's name (docs/status.md)
     error: str | None = None  # its own one-line reason, when it has one
     setup: str | None = None  # its setup command: where the stack creates users and databases

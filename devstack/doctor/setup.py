@@ -1,17 +1,49 @@
 """The `setup` check: what the service's setup builds (node_modules, the jar its command runs)
 is there, and newer than what it is built from (builds.py). A missing build is an error: the
 service would fail at once, the same way at every restart. An old one is a warning: it runs, but
-not the code on disk.
+not the code on disk. Where setup builds nothing devstack can look at, the record of the last
+setup (setups.py) tells one that never ran, or whose command changed since (a warning).
+
+`setup_reason` is the question `up` asks before a service's first start: why its setup should
+run first (these findings, a missing venv, unmet requirements), or None.
 """
 
 from __future__ import annotations
 
-from devstack.doctor.builds import Staleness, stale_builds
+from devstack.doctor.builds import Staleness, builds_of, stale_builds
 from devstack.doctor.findings import Context, Finding, Severity
+from devstack.doctor.packages import check_requirements
+from devstack.doctor.setups import read_record, setup_text
+from devstack.doctor.venv import check_venv
 
 
 def check_setup(ctx: Context) -> list[Finding]:
-    return [_finding(ctx, stale) for stale in stale_builds(ctx.service)]
+    findings = [_finding(ctx, stale) for stale in stale_builds(ctx.service)]
+    if findings or ctx.service.setup is None or builds_of(ctx.service) or ctx.env.venv is not None:
+        return findings  # what setup makes speaks for itself (the venv's checks are venv.py's)
+    record = read_record(ctx.stack, ctx.service)
+    if record is None:
+        said = "its setup has not run yet (no record of it)"
+    elif record.command != setup_text(ctx.service):
+        said = "its setup command has changed since it last ran"
+    else:
+        return []
+    return [ctx.finding(Severity.WARNING, "setup", said, f"devstack setup {ctx.service.name}")]
+
+
+def setup_reason(ctx: Context) -> str | None:
+    """Why the service's setup should run before it starts (None: it need not, or it has none)."""
+    if ctx.service.setup is None:
+        return None
+    for finding in check_setup(ctx):
+        return finding.message
+    venv = [f for f in check_venv(ctx) if f.severity is Severity.ERROR]
+    if venv:
+        return venv[0].message
+    for finding in check_requirements(ctx):
+        if finding.severity is Severity.ERROR:
+            return finding.message
+    return None
 
 
 def _finding(ctx: Context, stale: Staleness) -> Finding:

@@ -25,7 +25,6 @@ from devstack.env.layers import build_env
 from devstack.env.secrets import Redactor
 from devstack.errors import AlreadyRunning
 from devstack.logs.hub import LogHub
-from devstack.logs.prefix import use_colour
 from devstack.logs.terminal import TerminalSink
 from devstack.probes import run as probes
 from devstack.process import spawn
@@ -67,11 +66,14 @@ def stop_leftovers(root: Path, say: Callable[[str], None]) -> None:
 class App:
     """One supervisor run: foreground (terminal output, Ctrl-C) or detached (logs only)."""
 
-    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool) -> None:
+    def __init__(self, stack: StackSpec, names: list[str], no_deps: bool, foreground: bool,
+                 colour: bool = False, setup: bool = True) -> None:
         self.stack = stack
+        self.setup = setup  # run setups that never ran before the first starts (`--no-setup`: no)
         self.names = names
         self.no_deps = no_deps
         self.foreground = foreground
+        self.colour = foreground and colour  # the terminal's, and so FORCE_COLOR for the children
         self.paths = StatePaths.of(stack.root)
         self.exit_code = 0
         self.os_env = dict(os.environ)
@@ -92,6 +94,10 @@ class App:
                 self.paths.info.unlink()
             lock.release()
 
+    def _learn_secrets(self, stack: StackSpec) -> None:
+        for spec in stack.services.values():
+            self.redactor.learn(build_env(stack, spec, self.os_env).secrets())
+
     def _env_builder(self, colour: bool) -> Callable[[ServiceSpec], Mapping[str, str]]:
         def build(spec: ServiceSpec) -> Mapping[str, str]:
             built = build_env(self.stack, spec, self.os_env, color=colour)
@@ -102,18 +108,22 @@ class App:
 
     async def _main(self) -> int:
         spawn.install_child_watcher()
-        colour = self.foreground and use_colour()
+        colour = self.colour
         terminal = TerminalSink(sys.stdout.buffer, list(self.stack.services), colour) \
             if self.foreground else None
-        for spec in self.stack.services.values():
-            self.redactor.learn(build_env(self.stack, spec, self.os_env).secrets())
+        self._learn_secrets(self.stack)
         hub = LogHub(self.paths.log_dir, list(self.stack.services), terminal, self.redactor,
                      schedule=asyncio.get_running_loop().call_later)
         stop_leftovers(self.stack.root, hub.event)
+        diagnostics = StackDiagnostics(self.stack, self.os_env, self._tag_prefix)
+
+        def adopt(stack: StackSpec) -> None:  # `up` after an edit: the new definition everywhere
+            self.stack = diagnostics.stack = stack
+            self._learn_secrets(stack)
+
         supervisor = Supervisor(self.stack, clock=SystemClock(), spawner=spawn.AsyncioSpawner(), hub=hub,
                                 probe=probes.run_probe, build_env=self._env_builder(colour),
-                                doctor=StackDiagnostics(self.stack, self.os_env, self._tag_prefix),
-                                tag_prefix=self._tag_prefix)
+                                doctor=diagnostics, tag_prefix=self._tag_prefix, on_stack=adopt)
         server = ControlServer(supervisor, self.paths.socket, on_down=supervisor.shutdown, event=hub.event)
         await server.start()
         self._write_info(supervisor)
@@ -122,7 +132,7 @@ class App:
         hub.event(f"supervisor {os.getpid()} running {self.stack.name} from {source}; "
                   f"control socket {self.paths.socket}")
         try:
-            supervisor.start(self.names or None, self.no_deps)
+            supervisor.start(self.names or None, self.no_deps, setup=self.setup)
             await supervisor.done.wait()
         finally:
             await server.close()
@@ -158,11 +168,11 @@ class App:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
-def detached_main(stack: StackSpec, names: list[str], no_deps: bool) -> int:
+def detached_main(stack: StackSpec, names: list[str], no_deps: bool, setup: bool = True) -> int:
     """Entry point of the background supervisor process started by `up -d`."""
     with contextlib.suppress(OSError):
         os.setsid()
     try:
-        return App(stack, names, no_deps, foreground=False).run()
+        return App(stack, names, no_deps, foreground=False, setup=setup).run()
     except AlreadyRunning:
         return EXIT_LOST_RACE

@@ -49,8 +49,6 @@ def fork_supervisor(run: Callable[[], int], root: Path, out: Path) -> int:
 
 
 def _detach(root: Path, out: Path) -> None:
-    import setproctitle
-
     os.setsid()  # no terminal: Ctrl-C or closing it does not reach the services
     os.chdir(root)
     stdin = os.open(os.devnull, os.O_RDONLY)
@@ -62,4 +60,17 @@ def _detach(root: Path, out: Path) -> None:
     # descriptors) must not be held open for the supervisor's lifetime.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     os.environ["NO_COLOR"] = "1"  # a file, never a terminal
-    setproctitle.setthreadtitle(SUPERVISOR_NAME)
+    name_process(SUPERVISOR_NAME)
+
+
+def name_process(name: str) -> None:
+    """The name `ps -o comm`, `top` and psutil's name() show (the command line stays as typed):
+    with setproctitle where it is installed (the `proctitle` extra), else through Linux's
+    /proc/self/comm; elsewhere the process keeps its name. Never fails: a name is a courtesy."""
+    try:
+        import setproctitle
+    except ImportError:
+        with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+            comm.write(name)
+        return
+    setproctitle.setthreadtitle(name)

@@ -1,12 +1,13 @@
 """What the engine asks about a service that is not up, behind one small protocol.
 
-A `Service` asks four questions, each answered with one line for its status `error` (or None):
-may it start (the pre-flight checks), why did its process die (its last output lines), who
-answers its probe when that is not the service (an impostor), and why does its probe fail
-while it runs. `StackDiagnostics` is the real answer, built by the app: it runs the checks off
-the event loop, reads sockets and /proc, and knows the stack's other services through the
-snapshot each question carries, so that "core-api cannot reach postgres" names postgres'
-state. Unit tests of the state machine hand `Service` a fake instead.
+A `Service` asks five questions, each answered with one line for its status `error` (or None):
+must its setup run first (it never ran), may it start (the pre-flight checks), why did its
+process die (its last output lines), who answers its probe when that is not the service (an
+impostor), and why does its probe fail while it runs. `StackDiagnostics` is the real answer,
+built by the app: it runs the checks off the event loop, reads sockets and /proc, and knows the
+stack's other services through the snapshot each question carries, so that "core-api cannot
+reach postgres" names postgres' state. Unit tests of the state machine hand `Service` a fake
+instead.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from typing import Protocol
 
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.doctor import checks, listeners
+from devstack.doctor.findings import Context
 from devstack.doctor.peers import Peer
+from devstack.doctor.setup import setup_reason
 from devstack.env.layers import build_env
 from devstack.probes.target import probe_target
 from devstack.process import spawn
 
 
 class Diagnostics(Protocol):
+    async def setup_needed(self, spec: ServiceSpec) -> str | None:
+        """Before a service's first start: why its setup should run first (it never ran, or what
+        it builds is missing or out of date), or None."""
+
     async def preflight(self, spec: ServiceSpec) -> str | None:
         """Before a service's first start (not before restarts): an error that keeps it from
         starting."""
@@ -57,6 +64,13 @@ class StackDiagnostics:
         # the time, so running them side by side only makes the first service's check wait for
         # a dependent's slow one (a venv's requirements) before its first start.
         self._checks = ThreadPoolExecutor(1, thread_name_prefix="devstack-checks")
+
+    async def setup_needed(self, spec: ServiceSpec) -> str | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._checks, self._setup_reason, spec)
+
+    def _setup_reason(self, spec: ServiceSpec) -> str | None:
+        return setup_reason(Context(self.stack, spec, build_env(self.stack, spec, self.os_env)))
 
     async def preflight(self, spec: ServiceSpec) -> str | None:
         loop = asyncio.get_running_loop()

@@ -28,6 +28,12 @@ class ExitDecision:
     delay: float = 0.0
     failures: int = 0  # the consecutive-failure count after this exit
     attempt: int = 0  # the number of the start that comes next, within the streak
+    hopeless: bool = False  # FAILED at once: no restart could change how it ended
+
+
+# A start that never came up and ended so: the shell found no such command (127), or could not
+# run it (126). Nothing a restart does changes that; only an edit or a setup does.
+HOPELESS_EXITS = frozenset({126, 127})
 
 
 def after_exit(spec: ServiceSpec, exit_code: int | None, failures: int, up_for: float | None,
@@ -45,6 +51,8 @@ def after_exit(spec: ServiceSpec, exit_code: int | None, failures: int, up_for: 
         return ExitDecision(State.EXITED, failures=0)
     if spec.restart == Restart.NO:
         return ExitDecision(State.FAILED, failures=failures + 1)
+    if exit_code in HOPELESS_EXITS and up_for is None and not start_failed:
+        return ExitDecision(State.FAILED, failures=failures + 1, hopeless=True)
     failures += 1
     if failures >= max(1, spec.max_restarts) and not clean:
         return ExitDecision(State.FAILED, failures=failures)

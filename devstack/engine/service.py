@@ -16,9 +16,11 @@ from pathlib import Path
 from devstack.config.durations import format_duration
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, ServiceSpec, StackSpec
 from devstack.doctor.peers import Peer
+from devstack.doctor.setups import setup_text, write_record
 from devstack.engine import policy
 from devstack.engine.clock import Clock
 from devstack.engine.diagnosis import Diagnostics
+from devstack.engine.setup import run_setup
 from devstack.engine.states import (
     LIVE_STATES,
     UP_STATES,
@@ -127,6 +129,8 @@ class Service:
         self.failures = 0  # consecutive failed starts
         self.exit_code: int | None = None
         self.ever_started = False
+        self.grace: float | None = None  # `devstack stop --timeout`: instead of stop_timeout, once
+        self.setup_first = True  # run a setup that never ran before the first start (`up --no-setup`: no)
         self.health = HealthSnapshot()
         self._meter = UsageMeter()
         self.tag = f"{ctx.tag_prefix}{spec.name}"
@@ -177,9 +181,12 @@ class Service:
 
     # ------------------------------------------------------------------ control
 
-    def start(self, wait_for_deps: bool = True) -> None:
+    def start(self, wait_for_deps: bool = True, setup: bool | None = None) -> None:
+        """Start the service's lifecycle; `setup`: whether a setup that never ran (or whose build
+        is out of date) runs first (None: as at its last start)."""
         if self.running:
             return
+        self.setup_first = self.setup_first if setup is None else setup
         self.failures = 0
         # Pending at once, so that anyone waiting for the service to settle sees it is on its way.
         self._set(State.PENDING, status=HealthStatus.WARN)
@@ -190,7 +197,8 @@ class Service:
         # every task it started: stop() awaits it, and shutdown() stops every service.
         self.task = asyncio.create_task(self.run(wait_for_deps), name=f"service:{self.spec.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop the service: stop_signal, then SIGKILL after `grace` (default: its stop_timeout)."""
         task = self.task
         if task is None or task.done():
             if self.state != State.STOPPED and is_legal(self.state, State.STOPPED):
@@ -199,9 +207,16 @@ class Service:
         # One cancellation per stop: a second one (a concurrent restart, `down`) would land inside
         # the first one's cleanup and abandon the old child, alive, next to the next spawn.
         if not task.cancelling():
+            self.grace = grace
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    def redefine(self, spec: ServiceSpec) -> None:
+        """Take a new definition from an edited stack.toml (`up` again); the service is stopped."""
+        assert not self.running, "stop a service before it is redefined"
+        self.spec = spec
+        self.restarts = 0
 
     def kill_now(self) -> None:
         """SIGKILL the current child's tree at once (a second Ctrl-C)."""
@@ -212,9 +227,14 @@ class Service:
 
     async def run(self, wait_for_deps: bool) -> None:
         name = self.spec.name
-        # The checks run while the dependencies start, so a ready dependency is not kept waiting.
-        checks = asyncio.ensure_future(self.ctx.doctor.preflight(self.spec))
+        checks: asyncio.Future[str | None] | None = None
         try:
+            problem = await self._set_up() if self.setup_first and self.spec.setup is not None else None
+            if problem:
+                self._fail(problem)
+                return
+            # The checks run while the dependencies start, so a ready dependency is not kept waiting.
+            checks = asyncio.ensure_future(self.ctx.doctor.preflight(self.spec))
             if wait_for_deps and self.spec.depends_on:
                 problem = await self._wait_for_dependencies()
                 if problem:
@@ -246,7 +266,9 @@ class Service:
                     return
                 if decision.state == State.FAILED:
                     starts = decision.failures
-                    self.ctx.event(f"{said}; giving up after {starts} failed start{'s' * (starts != 1)}")
+                    self.ctx.event(f"{said}; not restarting: a restart would fail the same way"
+                                   if decision.hopeless else
+                                   f"{said}; giving up after {starts} failed start{'s' * (starts != 1)}")
                     self._set(State.FAILED, status=HealthStatus.ERROR, error=reason)
                     return
                 self.ctx.event(f"{said}; restarting in {format_duration(decision.delay)} "
@@ -255,7 +277,8 @@ class Service:
                 await self.ctx.clock.sleep(decision.delay)
                 self.restarts += 1
         except asyncio.CancelledError:
-            checks.cancel()
+            if checks is not None:
+                checks.cancel()
             await self._stop_child()
             self._set(State.STOPPED)
             self.ctx.event(f"{name} stopped")
@@ -270,6 +293,29 @@ class Service:
             self.state = State.FAILED
             self.health = HealthSnapshot(HealthStatus.ERROR, None, None, f"devstack internal error: {exc}")
             self.ctx.notifier.notify()
+
+    async def _set_up(self) -> str | None:
+        """Run the service's setup first when it never ran or what it built is out of date
+        (diagnosis.py asks doctor/setup.py); why it failed, or None."""
+        spec, ctx = self.spec, self.ctx
+        reason = await ctx.doctor.setup_needed(spec)
+        if reason is None:
+            return None
+        text = setup_text(spec)
+        ctx.event(f"{spec.name}: {reason}; running its setup first: {text}")
+        self._set(State.PENDING, status=HealthStatus.WARN, error=f"running its setup: {text}")
+        began = ctx.clock.monotonic()
+        self.log.new_run()
+        code = await run_setup(ctx.spawner, ctx.clock, spec, {**ctx.build_env(spec), TAG_VAR: self.tag},
+                               self.log.output)
+        if code == 0:
+            ctx.event(f"{spec.name}: setup done in {format_duration(ctx.clock.monotonic() - began)}")
+            write_record(ctx.stack, spec)
+            return None
+        why = await ctx.doctor.crashed(spec, list(self.log.recent), self._peer_view())
+        return (f"its setup ({text}) {exit_text(code)}: "
+                + (why or f"{last_meaningful_line(list(self.log.recent)) or 'no output'}; "
+                           f"its output is in `devstack logs {spec.name}`"))
 
     def _fail(self, reason: str) -> None:
         self.ctx.event(f"{self.spec.name} failed: {reason}")
@@ -296,7 +342,7 @@ class Service:
                 peer = self.peers[dep]
                 if peer.state == State.FAILED:
                     if peer.spec.optional:
-                        continue  # an optional service's failure never stops the others (SPEC)
+                        continue  # an optional service's failure never stops the others
                     return True, f"dependency {dep} failed"
                 if condition == Condition.COMPLETED:
                     met &= peer.state == State.EXITED
@@ -517,9 +563,11 @@ class Service:
             return
         child = self.current.child
         spec = self.spec
-        killed = await child.stop(int(spec.stop_signal), spec.stop_timeout, self.ctx.clock.sleep)
+        grace = spec.stop_timeout if self.grace is None else self.grace
+        self.grace = None
+        killed = await child.stop(int(spec.stop_signal), grace, self.ctx.clock.sleep)
         if killed:
-            self.ctx.event(f"{spec.name} did not stop within {format_duration(spec.stop_timeout)} "
+            self.ctx.event(f"{spec.name} did not stop within {format_duration(grace)} "
                            f"of {spec.stop_signal.name}; killed it")
         with contextlib.suppress(asyncio.CancelledError):
             await child.drained(0.5)

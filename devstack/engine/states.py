@@ -1,4 +1,4 @@
-"""Service and stack states as SPEC names them, and the frozen status snapshots built from them."""
+"""Service and stack states as docs/status.md names them, and the frozen status snapshots built from them."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class ServiceStatus:
 
 
 def stack_state(services: list[ServiceStatus], running: bool) -> StackState:
-    """The stack's state from its services' states (SPEC: up, degraded, starting, down, failed)."""
+    """The stack's state from its services' states (up, degraded, starting, down, failed)."""
     if not running or not services or all(s.state == State.STOPPED for s in services):
         return StackState.DOWN
     required = [s for s in services if not s.optional]

@@ -1,5 +1,6 @@
 """The supervisor: owns the services of one stack and offers the narrow API that every front end
-(foreground `up`, the control socket) uses: start, stop, restart, wait, status, shutdown.
+(foreground `up`, the control socket) uses: start, stop, restart, wait, status, shutdown, and
+apply (the stack file as it now is, after an edit).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from devstack.config.diff import StackChanges, diff_stacks
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.engine.clock import Clock
 from devstack.engine.coalesce import Coalescer
 from devstack.engine.diagnosis import Diagnostics
+from devstack.engine.edits import SourceFile, change_lines
 from devstack.engine.service import Context, Notifier, Prober, Service
 from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.errors import UsageError
@@ -29,8 +32,9 @@ class Supervisor:
     def __init__(self, stack: StackSpec, *, clock: Clock, spawner: Spawner, hub: LogHub,
                  probe: Prober,
                  build_env: Callable[[ServiceSpec], Mapping[str, str]], doctor: Diagnostics,
-                 tag_prefix: str) -> None:
+                 tag_prefix: str, on_stack: Callable[[StackSpec], None] | None = None) -> None:
         self.stack = stack
+        self.on_stack = on_stack  # told of each new definition `apply` takes (the app's env and checks)
         self.hub = hub
         self.notifier = Notifier()
         self.started_at = clock.wall()
@@ -40,8 +44,10 @@ class Supervisor:
                            event=hub.event, build_env=build_env, doctor=doctor, tag_prefix=tag_prefix)
         self.services: dict[str, Service] = {}
         for name, spec in stack.services.items():
-            self.services[name] = Service(spec, self.ctx, hub.services[name], self.services)
+            self.services[name] = Service(spec, self.ctx, hub.add(name), self.services)
         self.done = asyncio.Event()  # set when the supervisor should exit (shutdown finished)
+        self._applying = asyncio.Lock()
+        self._source = SourceFile(stack.source)
 
     # ------------------------------------------------------------------ names
 
@@ -53,8 +59,10 @@ class Supervisor:
 
     # ------------------------------------------------------------------ API
 
-    def start(self, names: list[str] | None = None, no_deps: bool = False) -> list[str]:
-        """Start the named services (default all) and, unless no_deps, their dependencies."""
+    def start(self, names: list[str] | None = None, no_deps: bool = False,
+              setup: bool | None = None) -> list[str]:
+        """Start the named services (default all) and, unless no_deps, their dependencies;
+        `setup`: whether a setup that never ran runs first (None: as at their last start)."""
         if self.shutting_down:
             raise UsageError("the stack is shutting down; run `devstack up` again once it has stopped")
         wanted = self.check_names(names) if names else list(self.services)
@@ -62,13 +70,15 @@ class Supervisor:
         started = []
         for name in self.stack.start_order():
             if name in order and not self.services[name].running:
-                self.services[name].start(wait_for_deps=not no_deps)
+                self.services[name].start(wait_for_deps=not no_deps, setup=setup)
                 started.append(name)
         return started
 
-    async def stop(self, names: list[str]) -> None:
+    async def stop(self, names: list[str], timeout: float | None = None) -> None:
+        """Stop the named services; `timeout`: how long each gets before SIGKILL (default: its
+        stop_timeout)."""
         self.check_names(names)
-        await asyncio.gather(*(self.services[n].stop() for n in names))
+        await asyncio.gather(*(self.services[n].stop(timeout) for n in names))
 
     async def restart(self, names: list[str], timeout: float | None = None) -> bool:
         """Stop and start the named services; wait until each is up or failed. True when all are up."""
@@ -106,6 +116,49 @@ class Supervisor:
             return False
         return True
 
+    async def apply(self, stack: StackSpec, names: list[str] | None = None,
+                    no_deps: bool = False, setup: bool | None = None) -> dict[str, Any]:
+        """Run the stack as `stack` (a new reading of its file) describes it: changed services
+        restarted with their new definition, new ones started, removed ones stopped, the others
+        untouched; then start what `names` asks for, as `start` does. Returns one line per
+        change and the names started."""
+        if self.shutting_down:
+            raise UsageError("the stack is shutting down; run `devstack up` again once it has stopped")
+        if stack.root != self.stack.root:
+            raise UsageError(f"{stack.source} is not this supervisor's stack (it runs {self.stack.source})")
+        async with self._applying:
+            changes = diff_stacks(self.stack, stack)
+            going = [n for n in reversed(self.stack.start_order())
+                     if n in changes.removed or n in changes.changed]
+            was_running = {n for n in going if self.services[n].running}
+            for name in going:  # dependents first, as `down` does
+                await self.services[name].stop()
+            self._adopt(stack, changes)
+            again = [n for n in stack.start_order() if n in was_running]
+            for name in again:
+                self.services[name].start(wait_for_deps=True, setup=setup)
+            started = self.start(names, no_deps, setup)
+            return {"changes": change_lines(stack, changes, was_running, set(again) | set(started)),
+                    "started": [*again, *started]}
+
+    def _adopt(self, stack: StackSpec, changes: StackChanges) -> None:
+        """Take `stack` as the definition (every service of `changes` is stopped): the services in
+        its file order, changed ones redefined, new ones made, removed ones forgotten."""
+        services: dict[str, Service] = {}
+        for name, spec in stack.services.items():
+            service = self.services.get(name)
+            if service is None:
+                service = Service(spec, self.ctx, self.hub.add(name), self.services)
+            elif name in changes.changed:
+                service.redefine(spec)
+            services[name] = service
+        self.services.clear()  # the same dict: every service's peers are read from it
+        self.services.update(services)
+        self.stack = self.ctx.stack = stack
+        self._source = SourceFile(stack.source)
+        if self.on_stack is not None:
+            self.on_stack(stack)
+
     def status(self) -> dict[str, Any]:
         services = [s.status() for s in self.services.values()]
         status = {
@@ -113,7 +166,9 @@ class Supervisor:
             "supervisor": {"pid": os.getpid(),
                            "started_at": datetime.fromtimestamp(self.started_at, UTC)
                            .strftime("%Y-%m-%dT%H:%M:%SZ"),
-                           "running": True},
+                           "running": True,
+                           # the stack file on disk is not what runs: `up` applies it
+                           "stack_file_changed": self._source.changed()},
             "state": str(stack_state(services, running=True)),
             "services": [s.to_json() for s in services],
         }
@@ -150,3 +205,4 @@ class Supervisor:
         self.hub.event("killing every service now")
         for service in self.services.values():
             service.kill_now()
+

@@ -1,7 +1,7 @@
 """The environment a service's processes get, and where each variable came from.
 
-This module owns the layering of SPEC.md ("stack.toml": `venv`, `env_file`, `env`,
-`port`; "Logs": PYTHONUNBUFFERED / FORCE_COLOR). From lowest to highest:
+This module owns the layering docs/stack-toml.md describes ("The environment a service gets":
+`venv`, `env_file`, `env`, `port`, PYTHONUNBUFFERED, FORCE_COLOR). From lowest to highest:
 
     OS environment  <  stack env_file  <  service env files  <  `env` table  <  devstack
 
@@ -235,7 +235,7 @@ def _service_env_files(service: ServiceSpec) -> tuple[list[Path], list[Path]]:
     if default.exists():
         return [default], []
     # An absent default .env is only worth reporting when the service shows it expects
-    # one (SPEC: "the .env.example beside it is named as the file to copy").
+    # one (the .env.example beside it is named as the file to copy).
     if (service.cwd / ".env.example").exists():
         return [], [default]
     return [], []

@@ -25,7 +25,7 @@ from devstack.export.runtime import Runtime, detect
 from devstack.probes.target import probe_target
 from devstack.process.spawn import shell_argv
 
-DEFAULT_STATUS = (200, 399)  # SPEC: an http probe passes on 200–399 unless expect_status says
+DEFAULT_STATUS = (200, 399)  # an http probe passes on 200–399 unless expect_status says
 _FILE_LAYERS = (Layer.STACK_ENV_FILE, Layer.SERVICE_ENV_FILE)
 # devstack's own variables that a service may rely on and an engine can set the same way;
 # PATH and VIRTUAL_ENV (the venv) each engine sets its own way, FORCE_COLOR follows a terminal.

@@ -15,7 +15,7 @@ from devstack.init.dburls import ENV_EXAMPLES
 from devstack.init.repo import Repo
 from devstack.init.walk import join
 
-VENV_NAMES = (".venv", "venv")  # the names devstack finds by itself (SPEC: venv/ or .venv/)
+VENV_NAMES = (".venv", "venv")  # the names devstack finds by itself (docs/stack-toml.md: venv/ or .venv/)
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 

@@ -1,4 +1,4 @@
-"""Terminal-control bytes in what services print (RELIABILITY R18).
+"""Terminal-control bytes in what services print (fault R18 of tests/fault).
 
 A service's output must not drive the developer's terminal: no clipboard writes (OSC 52), no
 window titles, no clearing the screen, no cursor moves over other services' lines, no colour

@@ -196,9 +196,18 @@ class LogHub:
         self.log_dir = log_dir
         self.redactor = redactor or Redactor()
         self.terminal = terminal
-        self.services = {name: ServiceLog(name, LogFile(log_dir / f"{name}.log"), terminal, self.event,
-                                          schedule) for name in names}
+        self._schedule = schedule
+        self.services: dict[str, ServiceLog] = {}
+        for name in names:
+            self.add(name)
         self._events = LogFile(log_dir / "devstack.log")
+
+    def add(self, name: str) -> ServiceLog:
+        """The log of service `name`, made on first use (a service added by `up` after an edit)."""
+        if name not in self.services:
+            self.services[name] = ServiceLog(name, LogFile(self.log_dir / f"{name}.log"), self.terminal,
+                                             self.event, self._schedule)
+        return self.services[name]
 
     def event(self, text: str) -> None:
         """One of devstack's own event lines, on the terminal and in devstack.log."""

@@ -12,9 +12,18 @@ DEVSTACK_COLOUR = "1;37"
 OTHER_COLOUR = "37"  # a name with no colour of its own
 
 
-def use_colour(stream: BinaryIO | None = None) -> bool:
+def use_colour(stream: BinaryIO | None = None, mode: str = "auto") -> bool:
+    """Whether devstack colours what it writes to `stream` (default: stdout). `mode` is --ansi:
+    "always" and "never" decide; "auto" means never when NO_COLOR is set (no-color.org), always
+    when FORCE_COLOR is (and is not "0", as Node reads it), else only on a terminal. NO_COLOR wins
+    over FORCE_COLOR: the opt-out is the user's, the force is often a CI default."""
+    if mode != "auto":
+        return mode == "always"
     if os.environ.get("NO_COLOR"):
         return False
+    force = os.environ.get("FORCE_COLOR")
+    if force:
+        return force != "0"
     out = stream or sys.stdout.buffer
     try:
         return out.isatty()

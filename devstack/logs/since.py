@@ -7,10 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from devstack.config.durations import parse_duration
-
-_SINCE_DURATION = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h)\s*$")
-
+from devstack.config.durations import has_unit, parse_duration
 
 _CLOCK_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*$")
 
@@ -18,13 +15,13 @@ _CLOCK_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*
 def parse_since(value: str, now: datetime) -> datetime:
     """The aware UTC time `--since VALUE` means.
 
-    Durations ago: "250ms", "10s", "5m", "2h" (a unit is required: a bare number is
+    Durations ago: "250ms", "10s", "5m", "2h", "1h30m", "1d" (a unit is required: a bare number is
     too easily a mistyped time). ISO times: "2026-11-26T05:00:00Z" or with an offset;
     without one they are local time, like "2026-11-26T05:00" and "2026-11-26".
     "HH:MM" or "HH:MM:SS" means that time today, local time (even if still to come).
     """
     local_now = now.astimezone()  # an aware `now` keeps its instant; a naive one is local
-    if _SINCE_DURATION.match(value):
+    if has_unit(value):
         return (local_now - timedelta(seconds=parse_duration(value))).astimezone(UTC)
     clock = _CLOCK_TIME.match(value)
     if clock:
@@ -43,6 +40,6 @@ def parse_since(value: str, now: datetime) -> datetime:
         else:
             return (when.astimezone() if when.tzinfo is None else when).astimezone(UTC)
     raise ValueError(
-        f'expected a duration like "10m" or "250ms", or a time like "2026-11-26T05:00:00" or "05:00", '
-        f"got {value!r}"
+        f'expected a duration like "10m", "250ms" or "1h30m", or a time like "2026-11-26T05:00:00" '
+        f'or "05:00", got {value!r}'
     )

@@ -1,6 +1,6 @@
 """Health probes: ask a service once whether it is ready, and say why not.
 
-One module per probe kind of the SPEC (`http`, `tcp`, `cmd`, `log`), and nothing around them:
+One module per probe kind (`http`, `tcp`, `cmd`, `log`), and nothing around them:
 no loops, no intervals, no retries, no state. The service lifecycle decides when to probe and
 what a run of results means; each call is one question with one answer, a `ProbeResult`
 (result.py). A failed probe is a result, never an exception: refused connections, timeouts,

@@ -7,12 +7,9 @@ once). What a machine lacks is skipped with the reason.
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,13 +17,12 @@ import pytest
 
 from tests.support.harness import PY, Stack, q
 from tests.support.ports import accepts, free_port
+from tests.support.postgres import as_server, make_cluster, remove_cluster, server_command
 from tests.support.waiting import wait_until
 
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
 needs_node = pytest.mark.skipif(NODE is None or NPM is None, reason="node and npm are needed")
-PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None) \
-    if Path("/usr/lib/postgresql").is_dir() else None
 
 
 def error_of(stack: Stack, name: str, *args: str) -> str:
@@ -331,44 +327,19 @@ max_restarts = 0
 # --- Postgres ----------------------------------------------------------------------------------
 
 
-def _as_server() -> list[str]:
-    """The prefix that runs a server-side command as a user Postgres accepts: none, or (as root) the
-    postgres user's, as demo/db does."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("as root, Postgres needs a postgres user to run as")
-    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Path]:
-    """A real data directory made by initdb (once), in a folder the server's user can reach."""
-    if PG_BIN is None or not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries are needed (/usr/lib/postgresql/*/bin)")
-    prefix = _as_server()
-    home = Path(tempfile.mkdtemp(prefix="devstack-pg-"))
-    home.chmod(0o755)
-    data = home / "data"
-    if prefix:
-        shutil.chown(home, "postgres", "postgres")
-    subprocess.run([*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-                   check=True, capture_output=True, timeout=120)
+    """A real data directory made by initdb (once)."""
+    data = make_cluster()
     yield data
-    shutil.rmtree(home, ignore_errors=True)
+    remove_cluster(data)
 
 
 def _postgres_stack(stack: Stack, data: Path) -> int:
-    assert PG_BIN is not None  # the cluster fixture skipped otherwise
     port = free_port()
-    command = [*_as_server(), str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port),
-               "-k", str(data.parent),
-               "-c", "listen_addresses=127.0.0.1"]
     stack.toml(f"""
 [services.postgres]
-command = {q(command)}
+command = {q(server_command(data, port))}
 max_restarts = 0
 health = {{ tcp = "127.0.0.1:{port}" }}
 """)
@@ -389,7 +360,7 @@ def test_postgres_data_folder_open_to_others_names_the_chmod(stack: Stack, clust
 def test_postgres_lock_file_of_a_process_that_is_not_postgres(stack: Stack, cluster: Path) -> None:
     """postmaster.pid left by a crash, its pid reused by another process of the server's user."""
     _postgres_stack(stack, cluster)
-    other = subprocess.Popen([*_as_server(), "sleep", "600"], start_new_session=True)
+    other = subprocess.Popen([*as_server(), "sleep", "600"], start_new_session=True)
     pid_file = cluster / "postmaster.pid"
     try:
         wait_until(lambda: Path(f"/proc/{other.pid}/cmdline").read_bytes().startswith(b"sleep"), 10,
@@ -397,7 +368,7 @@ def test_postgres_lock_file_of_a_process_that_is_not_postgres(stack: Stack, clus
         # postmaster.pid's layout: pid, data directory, start time, port, socket folder, address, …
         pid_file.write_text(f"{other.pid}\n{cluster}\n1765000000\n5432\n/tmp\n127.0.0.1\n  5432001  0\n"
                             "ready\n")
-        if _as_server():
+        if as_server():
             shutil.chown(pid_file, "postgres", "postgres")
         error = error_of(stack, "postgres")
     finally:

@@ -62,6 +62,14 @@ def test_config_json_is_the_resolved_stack(stack: Stack) -> None:
     assert (api["name"], api["depends_on"], api["port"]) == ("api", {"db": "started"}, 8000)
     assert api["health"]["expect_status"] == [200]
     assert {v["name"]: v["value"] for v in api["env"]}["TOKEN"] == "****"
+    # defaults filled in and paths resolved, as devstack will use them
+    assert api["cwd"] == str(stack.root.resolve())
+    assert doc["source"] == str((stack.root / "stack.toml").resolve())
+    assert (api["restart"], api["max_restarts"], api["stop_signal"], api["stop_timeout"]) == \
+        ("on-failure", 5, "SIGTERM", 10.0)
+    health = api["health"]
+    assert (health["interval"], health["retries"], health["start_period"]) == (2.0, 3, 60.0)
+    assert doc["start_order"] == ["db", "api"]
 
 
 def test_config_text_and_a_bad_stack_file(stack: Stack) -> None:

@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.harness import Stack, q
 from tests.support.ports import accepts, free_port
+from tests.support.postgres import PASSWORD, make_cluster, remove_cluster, server_command
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,12 +45,12 @@ def jar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def spring_stack(stack: Stack, jar: Path, *, env: dict[str, str], extra: str = "",
-                 port: int | None = None) -> int:
+                 port: int | None = None, start_period: str = "120s") -> int:
     """A stack whose core-api runs the real jar; its HTTP port is returned."""
     port = port or free_port()
     env = {"SERVER_PORT": str(port), **env}
     health = (f'health = {{ http = "http://127.0.0.1:{port}/api/health/db", '
-              'expect_json = { status = "OK" }, start_period = "120s" }')
+              f'expect_json = {{ status = "OK" }}, start_period = "{start_period}" }}')
     stack.toml(f"""
 [services.core-api]
 command = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", {q(str(jar))}]
@@ -109,6 +111,50 @@ port = {db_port}
     assert accepts(port)  # the JVM runs (and answers 503)
 
 
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Path]:
+    data = make_cluster()
+    yield data
+    remove_cluster(data)
+
+
+@pytest.mark.parametrize(("password", "database", "expected"), [
+    ("wrong-pass-77aa", "postgres",
+     'Postgres refused the password of user "postgres" (named by SPRING_DATASOURCE_USERNAME = postgres in '
+     "stack.toml): the password the service gives (SPRING_DATASOURCE_PASSWORD) differs from the one the "
+     "user was created with"),
+    (PASSWORD, "nosuchdb",
+     'Postgres has no database "nosuchdb" (named by SPRING_DATASOURCE_URL = jdbc:postgresql://127.0.0.1:'
+     "{db_port}/nosuchdb in stack.toml): create it"),
+])
+def test_a_database_that_refuses_the_login_is_told_which_refusal(
+        stack: Stack, jar: Path, cluster: Path, password: str, database: str, expected: str) -> None:
+    """A real Postgres that is up: Hikari's "password authentication failed" or "database does not
+    exist" becomes the user or database, the variable that names it, never the password."""
+    db_port = free_port()
+    spring_stack(stack, jar, env={
+        "SPRING_DATASOURCE_URL": f"jdbc:postgresql://127.0.0.1:{db_port}/{database}",
+        "SPRING_DATASOURCE_USERNAME": "postgres", "SPRING_DATASOURCE_PASSWORD": password},
+        start_period="30s", extra=f"""
+depends_on = ["postgres"]
+
+[services.postgres]
+command = {q(server_command(cluster, db_port))}
+health = {{ tcp = "127.0.0.1:{db_port}" }}
+""")
+    stack.run("up", "-d", timeout=180)
+
+    def explained() -> str | None:
+        error = stack.service("core-api")["health"]["error"] or ""
+        return error if ": Postgres " in error else None
+
+    error = wait_until(explained, 90, "core-api's reason to name the refusal", interval=0.5)
+    said = "health probe did not pass within 30 s: " + expected.format(db_port=db_port)
+    assert error.startswith(said), error
+    out = stack.run("status", "--json").out
+    assert password not in out and PASSWORD not in out
+
+
 def test_a_jar_that_was_never_built(stack: Stack) -> None:
     """Without its build, `doctor` says so before the start, and a start names `devstack setup`."""
     app = stack.root / "core-api"
@@ -126,7 +172,7 @@ max_restarts = 1
     assert ("error: core-api/target/app/core-api.jar does not exist: the project has not been built\n"
             "    fix: devstack setup core-api") in r.out, r.out
     (app / "pom.xml").unlink()  # no build file: nothing for doctor to compare; java itself fails
-    r = stack.run("up", "-d", timeout=60)
+    r = stack.run("up", "-d", "--no-setup", timeout=60)  # (a first `up` would run the setup first)
     assert r.code == 1
     error = stack.service("core-api")["health"]["error"]
     assert error == ("Error: Unable to access jarfile target/app/core-api.jar "

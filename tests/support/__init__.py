@@ -17,4 +17,7 @@
 - captures: `load`, the real tools' output the failure-signature tests read
 - initrepo: small repositories for the `devstack init` tests
 - module_map: the docs' module table, generated from the modules' docstrings
+- docgen: the docs' parts written from the code
+- postgres: a real Postgres cluster for the integration tests
+- repo: the repository's folder and the files git lists
 """

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.config.durations import parse_duration
 from devstack.config.load import find_stack
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
 from devstack.config.stackfile import load_stack
@@ -390,7 +391,7 @@ BROKEN: list[tuple[str, str, list[str]]] = [
             "stack.toml: services.api.health.expect_status: expected an HTTP status from 100 to 599, "
             "or an array of them, got [200, 99]",
             "stack.toml: services.api.health.interval: "
-            """expected a duration like "5s" or "250ms", got 'fast'""",
+            """expected a duration like "5s", "250ms" or "1h30m", got 'fast'""",
             "stack.toml: services.api.health.timeout: expected a duration greater than zero, got 0",
             "stack.toml: services.api.health.retries: expected an integer of at least 1, got 0",
             "stack.toml: services.api.health.intervall: unknown key; did you mean 'interval'?",
@@ -567,7 +568,7 @@ setup = "npm ci"
 depends_on = { core-api = "healthy", ai-api = "started" }
 port = 5173
 health = { http = "http://localhost:5173/" }
-"""  # noqa: E501 - the reference stack as users write it
+"""  # noqa: E501 - the reference stack, long lines and all
 
 
 def test_the_spec_example(tmp_path: Path) -> None:
@@ -621,7 +622,7 @@ def test_every_key_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         command = ["python", "-m", "api"]
         cwd = "apps/api/../api"
         venv = "~/venvs/api"
-        env_file = [".env", "../shared.env"]
+        env_file = [".env", "../common.env"]
         env = { NAME = "api", WORKERS = 4, RATIO = 0.5, DEBUG = true, QUIET = false }
         required_env = ["DATABASE_URL"]
         port = 8001
@@ -645,7 +646,7 @@ def test_every_key_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         command=("python", "-m", "api"),
         cwd=cwd,
         venv=tmp_path / "home" / "venvs" / "api",
-        env_files=(cwd / ".env", tmp_path.resolve() / "apps" / "shared.env"),
+        env_files=(cwd / ".env", tmp_path.resolve() / "apps" / "common.env"),
         env={"NAME": "api", "WORKERS": "4", "RATIO": "0.5", "DEBUG": "true", "QUIET": "false"},
         required_env=("DATABASE_URL",),
         port=8001,
@@ -789,7 +790,34 @@ def test_file_option_naming_a_missing_file(in_tmp: Path) -> None:
     write(in_tmp / "sub" / "Procfile", "web: a\n")
     with pytest.raises(ConfigError) as excinfo:
         find_stack(in_tmp / "sub", file=Path("stack.toml"))
-    assert str(excinfo.value) == "sub/stack.toml: no such file; check the -f/--file path"
+    assert str(excinfo.value) == "sub/stack.toml: no such file; check the -f/--file (or DEVSTACK_FILE) path"
+
+
+def test_file_option_naming_a_folder_means_its_stack_file(in_tmp: Path) -> None:
+    write(in_tmp / "a" / "stack.toml", '[services.api]\ncommand = "a"\n')
+    write(in_tmp / "b" / "Procfile", "web: a\n")
+    (in_tmp / "c").mkdir()
+    assert list(find_stack(in_tmp, file=Path("a")).services) == ["api"]
+    assert find_stack(in_tmp / "a", file=Path("../b")).from_procfile  # no stack.toml: its Procfile
+    with pytest.raises(ConfigError) as excinfo:
+        find_stack(in_tmp, file=Path("c"))
+    assert str(excinfo.value) == "c/stack.toml: no such file; check the -f/--file (or DEVSTACK_FILE) path"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("250ms", 0.25), ("5s", 5.0), ("2m", 120.0), ("1h", 3600.0), ("1d", 86400.0), ("1h30m", 5400.0),
+    ("2m30s", 150.0), ("1m 30s", 90.0), ("1.5s", 1.5), ("1s500ms", 1.5), ("10", 10.0), (" 3 ", 3.0),
+    (7, 7.0), (0.5, 0.5),
+])
+def test_durations_simple_and_compound(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["banana", "", "5x", "ms", "1m30", "1.h", "h1", "-5s", True, -1, None,
+                                  "5 s s"])
+def test_bad_durations_say_what_a_duration_looks_like(text: object) -> None:
+    with pytest.raises(ValueError, match=r"^expected a duration"):
+        parse_duration(text)
 
 
 def test_procfile_option_forces_procfile_mode(tmp_path: Path) -> None:

@@ -34,6 +34,12 @@ def spec(**kw: object) -> ServiceSpec:
     # no: never restart
     (Restart.NO, 0, 0, None, policy.ExitDecision(State.EXITED)),
     (Restart.NO, 1, 0, None, policy.ExitDecision(State.FAILED, 0.0, 1)),
+    # command not found (127) or not runnable (126) by a start that never came up: no restart
+    # can change that, whatever the policy; once it has been up, it is an ordinary crash
+    (Restart.ON_FAILURE, 127, 0, None, policy.ExitDecision(State.FAILED, 0.0, 1, hopeless=True)),
+    (Restart.ALWAYS, 126, 2, None, policy.ExitDecision(State.FAILED, 0.0, 3, hopeless=True)),
+    (Restart.ON_FAILURE, 127, 0, 5.0, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
+    (Restart.ON_FAILURE, 125, 0, None, policy.ExitDecision(State.BACKOFF, 0.5, 1, 2)),
 ])
 def test_after_exit(restart: Restart, code: int, failures: int, up_for: float | None,
                     want: policy.ExitDecision) -> None:

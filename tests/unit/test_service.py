@@ -41,6 +41,7 @@ class World:
         self.sup = Supervisor(stack, clock=self.clock, spawner=self.spawner, hub=self.hub, probe=self.probe,
                               build_env=lambda spec: {}, doctor=self, tag_prefix="id/")
         self.impostor_text: str | None = None
+        self.setup_text: str | None = None  # why a service's setup must run first
         self.mismatch_text: str | None = None
         self.peers_seen: Mapping[str, Peer] = {}
 
@@ -54,6 +55,9 @@ class World:
                            response_time_ms=1.0, address=address)
 
     # The Diagnostics the supervisor asks: scripted answers.
+
+    async def setup_needed(self, spec: ServiceSpec) -> str | None:
+        return self.setup_text
 
     async def preflight(self, spec: ServiceSpec) -> str | None:
         return None
@@ -343,5 +347,65 @@ def test_output_while_starting_brings_the_next_probe_forward(tmp_path: Path) -> 
         await w.until("api", State.HEALTHY)
         assert w.t() - ready["at"] <= 0.0101  # type: ignore[operator]
         await w.sup.shutdown()
+
+    run(main)
+
+
+def test_a_setup_that_never_ran_runs_first_then_the_service(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("web", setup="npm ci")],
+                  {"web": [Script(lines=["added 120 packages"], exit_code=0, run_for=2.0),
+                           Script(exit_code=None)]})
+        w.setup_text = "node_modules has not been installed (npm ci never ran)"
+        w.sup.start()
+        await w.clock.advance(1.0)
+        service = w.sup.services["web"]
+        assert service.state == State.PENDING and service.health.error == "running its setup: npm ci"
+        await w.until("web", State.RUNNING)
+        assert w.spawner.spawn_times["web"] == [1000.0, 1002.0]  # the setup, then the service
+        assert w.events[:2] == ["web: node_modules has not been installed (npm ci never ran); "
+                                "running its setup first: npm ci", "web: setup done in 2.0 s"]
+        assert (tmp_path / ".devstack" / "setup" / "web.json").exists()
+        await w.sup.shutdown()
+
+    run(main)
+
+
+def test_a_failed_setup_fails_the_service_and_nothing_else_starts(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("web", setup="npm ci")],
+                  {"web": [Script(lines=["npm ERR! 404 Not Found"], exit_code=1, run_for=0.5)]})
+        w.setup_text = "node_modules has not been installed (npm ci never ran)"
+        w.sup.start()
+        await w.until("web", State.FAILED)
+        assert len(w.spawner.spawn_times["web"]) == 1
+        assert w.sup.services["web"].health.error == ("its setup (npm ci) exited with code 1: npm ERR! 404 "
+                                                      "Not Found; its output is in `devstack logs web`")
+
+    run(main)
+
+
+def test_no_setup_starts_the_service_as_it_is(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("web", setup="npm ci")], {"web": [Script(exit_code=None)]})
+        w.setup_text = "node_modules has not been installed (npm ci never ran)"
+        w.sup.start(setup=False)
+        await w.until("web", State.RUNNING)
+        assert len(w.spawner.spawn_times["web"]) == 1 and not any("setup" in e for e in w.events)
+        await w.sup.shutdown()
+
+    run(main)
+
+
+def test_command_not_found_fails_at_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, [svc("api", max_restarts=5)],
+                  {"api": [Script(lines=["sh: 1: uvicorn: not found"], exit_code=127, run_for=0.01)]})
+        w.sup.start()
+        await w.until("api", State.FAILED)
+        await w.clock.advance(60)
+        assert len(w.spawner.spawn_times["api"]) == 1
+        assert w.events[-1] == ("api exited with code 127 after 0.0 s: sh: 1: uvicorn: not found; "
+                                "not restarting: a restart would fail the same way")
 
     run(main)

@@ -1,6 +1,6 @@
 """Why a service died, in one line, from the known fatal signatures of its own output.
 
-This module owns the first failure reason of SPEC.md ("Pre-flight checks", the list
+This module owns the crash signatures of docs/diagnosis.md ("Crash signatures", the list
 under it): when a service's process exits or its probe fails, the supervisor hands
 `diagnose` the service's last output lines (stdout and stderr in arrival order) and
 gets back one line that says what went wrong and the command or setting that fixes it,
@@ -54,7 +54,7 @@ def _clean(line: str) -> str:
     # A progress bar redraws with "\r": the terminal shows only what follows the last one.
     line = line.rstrip("\r\n").split("\r")[-1]
     # Vite, npm and Spring colour their output when FORCE_COLOR is set, which devstack does
-    # for children when the terminal has colour (SPEC "Logs").
+    # for children when the terminal has colour (docs/logs.md).
     return strip_escapes(line).rstrip()
 
 
