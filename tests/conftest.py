@@ -8,12 +8,13 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.support.harness import Stack
+from tests.support.ground_truth import cmdline, tagged_pids
+from tests.support.harness import Stack, open_stack
 
-TEST_TAG = "DEVSTACK_TEST_RUN"
+# Fixtures that the unit and integration halves of a module's tests share.
+pytest_plugins = ["tests.support.doctor", "tests.support.probing"]
 
 # A test run a shell started in the background (`scripts/test &`) inherits SIGINT ignored, and an
 # ignored signal stays ignored across exec: every devstack the tests start would shrug off the
@@ -21,19 +22,6 @@ TEST_TAG = "DEVSTACK_TEST_RUN"
 # the default in each child.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _tagged(tag: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        try:
-            if proc.environ().get(TEST_TAG) == tag and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,20 +33,17 @@ def no_leftovers(request: pytest.FixtureRequest) -> object:
     """Every process started with this tag in its environment must be gone when the test ends."""
     tag = f"{os.getpid()}-{request.node.name}"
     yield tag
-    left = _tagged(tag)
+    left = tagged_pids(tag)
     if left:
-        desc = "; ".join(f"{p.pid} {' '.join(p.cmdline())[:100]}" for p in left)
-        for proc in left:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
+        desc = "; ".join(f"{pid} {cmdline(pid)[:100]}" for pid in left)
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         pytest.fail(f"processes left behind by the test: {desc}")
 
 
 @pytest.fixture
 def stack(tmp_path: Path, no_leftovers: str) -> Iterator[Stack]:
     """A stack folder driven through the real CLI; `devstack down` and a leftover check after."""
-    root = tmp_path / "stack"
-    root.mkdir()
-    s = Stack(root, no_leftovers)
-    yield s
-    s.cleanup()
+    with open_stack(tmp_path / "stack", no_leftovers) as s:
+        yield s

@@ -29,7 +29,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support.harness import port_is_free, wait_until
+from tests.support.ports import port_is_free
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PORTS = {"postgres": 5432, "core-api": 8080, "ai-api": 8001, "frontend": 5173}
@@ -38,6 +39,9 @@ PAGE_BOUND_S = 30.0  # the page polls every 3 s; a restart of the AI API takes a
 
 pytestmark = [
     pytest.mark.e2e,
+    # The first test also sets the demo up (`devstack setup`: Maven, npm and a venv, up to 900 s);
+    # each test's `up -d` may take 300 s, its page waits PAGE_BOUND_S each.
+    pytest.mark.timeout(1500),
     pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (.ci/run installs it)"),
     pytest.mark.skipif(shutil.which("java") is None, reason="Java 17 is not installed"),
     pytest.mark.skipif(shutil.which("mvn") is None, reason="Maven is not installed"),

@@ -24,6 +24,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.fault)
             if item.get_closest_marker("soak") and not soak:
                 item.add_marker(pytest.mark.skip(reason="soak variant: run with --soak"))
+            longer = item.get_closest_marker("soak_timeout")
+            if soak and longer is not None:  # first, so that pytest-timeout reads it
+                item.add_marker(pytest.mark.timeout(*longer.args), append=False)
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ import pytest
 
 from tests.fault.test_processes import Sampler, safe, supervisors, tagged, zombie_children
 from tests.support.ground_truth import supervisor_pid
-from tests.support.harness import PY, Stack, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.waiting import wait_until
 
 DAEMONIZE = Path(__file__).parent / "helpers" / "daemonize.py"
 

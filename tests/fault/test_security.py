@@ -1,4 +1,8 @@
-"""Security faults R37–R39 of the fault suite (README.md), against a real `devstack up -d` supervisor.
+"""Security faults, against a real `devstack up -d` supervisor: rows R21 and R37–R39 of
+tests/fault/README.md.
+
+R21  runtime files (logs, socket, lock) never follow a planted symlink or use a state folder
+     another user owns or may write to.
 
 R37  the control socket refuses another uid: 0600 socket in a 0700 folder (EACCES), and SO_PEERCRED
      when someone loosens the modes. Needs root to run a client as another uid; skipped otherwise.
@@ -41,12 +45,16 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support.ground_truth import alive
-from tests.support.harness import PY, Run, Stack, free_port, q, wait_until
+from tests.support.figures import Figure, KnownBug, percentile
+from tests.support.ground_truth import alive, side_events, tagged_pids
+from tests.support.harness import PY, Run, Stack, open_stack, q
+from tests.support.ports import free_port
+from tests.support.programs import LIFE, life_service
+from tests.support.waiting import wait_until
 
 SERVICE = "web"
 VERBS = ("ping", "status", "start", "stop", "restart", "wait", "down")
-MAX_REQUEST = 64 * 1024  # R38: the request size cap (docs/control.md)
+MAX_REQUEST = 64 * 1024  # R38: the request size cap (devstack/control/protocol.py)
 STATUS_FRAME = b'{"v":1,"verb":"status","args":{}}\n'
 # R37–R39 are pass/fail gates ("answers status throughout"), not timing rows: a loose p99 bound that a
 # loaded 2-CPU CI box meets (measured ~20 ms idle, ~500 ms with other suites running), while a stalled
@@ -67,22 +75,6 @@ time.sleep(3600)
 
 
 # --------------------------------------------------------------------------- the stack under test
-
-
-@contextlib.contextmanager
-def open_stack(root: Path, tag: str) -> Iterator[Stack]:
-    root.mkdir(parents=True, exist_ok=True)
-    s = Stack(root, tag)
-    try:
-        yield s
-    finally:
-        s.cleanup()
-
-
-@pytest.fixture
-def stack(tmp_path: Path, no_leftovers: str) -> Iterator[Stack]:
-    with open_stack(tmp_path / "stack", no_leftovers) as s:
-        yield s
 
 
 def start_counting_stack(stack: Stack) -> Path:
@@ -122,13 +114,6 @@ def tracebacks(stack: Stack) -> list[str]:
                 if any(sign in line for sign in TRACEBACK_SIGNS):
                     found.append(f"{path.name}: {line[:200]}")
     return found
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
 
 
 # --------------------------------------------------------------------------- raw control requests
@@ -384,7 +369,7 @@ def request(verb: str, **args: Any) -> bytes:
 
 
 def special_frames() -> list[tuple[str, bytes]]:
-    """The named attacks of R38 (README.md), each sent once per run."""
+    """The named attacks of R38, each sent once per run."""
     deep = 10_000
     frames = [
         ("10,000-deep array", b"[" * deep + b"]" * deep + b"\n"),
@@ -596,7 +581,7 @@ print(json.dumps(out))
 
 
 def test_control_socket_refuses_another_uid(foreign_user: ForeignUser, no_leftovers: str,
-                                            figure: Callable[..., None]) -> None:
+                                            figure: Figure) -> None:
     # tmp_path lives under /tmp/pytest-of-root (0700), which would refuse the other uid before the socket
     # does; a short, traversable (0711) folder makes the stack's own modes the only barrier.
     root = Path(tempfile.mkdtemp(prefix="devstack-r37-"))
@@ -609,7 +594,7 @@ def test_control_socket_refuses_another_uid(foreign_user: ForeignUser, no_leftov
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _refuses_another_uid(stack: Stack, user: ForeignUser, figure: Callable[..., None]) -> None:
+def _refuses_another_uid(stack: Stack, user: ForeignUser, figure: Figure) -> None:
     start_log = start_counting_stack(stack)
     sup_pid = int(supervisor_info(stack)["pid"])
     sock = Path(supervisor_info(stack)["socket"])
@@ -738,7 +723,7 @@ def huge_worker(path: Path, total: int, times: int) -> FuzzTally:
     return tally
 
 
-def assert_nothing_changed(stack: Stack, start_log: Path, sup_pid: int, figure: Callable[..., None]) -> None:
+def assert_nothing_changed(stack: Stack, start_log: Path, sup_pid: int, figure: Figure) -> None:
     """The supervisor is alive and answering, the service was neither restarted nor stopped, and no
     traceback reached supervisor.out or devstack.log (checked again after `down`, once every line is out)."""
     service_starts = starts(start_log)
@@ -760,17 +745,19 @@ def assert_nothing_changed(stack: Stack, start_log: Path, sup_pid: int, figure: 
     assert found == [], "\n".join(found)
 
 
-def test_hostile_frames_get_an_error_and_change_nothing(stack: Stack, figure: Callable[..., None]) -> None:
+@pytest.mark.timeout(300)
+def test_hostile_frames_get_an_error_and_change_nothing(stack: Stack, figure: Figure) -> None:
     hostile_frames_attack(stack, figure, frames=10_000, seconds=10.0, workers=4, huge_times=1)
 
 
 @pytest.mark.soak
-def test_hostile_frames_soak(stack: Stack, figure: Callable[..., None]) -> None:
+@pytest.mark.timeout(1200)
+def test_hostile_frames_soak(stack: Stack, figure: Figure) -> None:
     """The long variant: 100,000 frames from 8 clients over at least two minutes, five 100 MB frames."""
     hostile_frames_attack(stack, figure, frames=100_000, seconds=120.0, workers=8, huge_times=5)
 
 
-def hostile_frames_attack(stack: Stack, figure: Callable[..., None], frames: int, seconds: float,
+def hostile_frames_attack(stack: Stack, figure: Figure, frames: int, seconds: float,
                           workers: int, huge_times: int) -> None:
     """At least `frames` fuzzed frames from `workers` clients for at least `seconds`, the named attacks and
     `huge_times` 100 MB frames, while the owner's status runs (raw, open loop, and through the CLI)."""
@@ -829,7 +816,7 @@ NUMBER_EDGES: tuple[tuple[str, bytes], ...] = tuple(
 )
 
 
-def test_out_of_range_numbers_get_an_error(stack: Stack, figure: Callable[..., None]) -> None:
+def test_out_of_range_numbers_get_an_error(stack: Stack, figure: Figure) -> None:
     start_log = start_counting_stack(stack)
     info = supervisor_info(stack)
     sup_pid, sock = int(info["pid"]), Path(info["socket"])
@@ -903,17 +890,19 @@ class SlowClients(threading.Thread):
         selector.close()
 
 
-def test_slow_connections_do_not_starve_the_owner(stack: Stack, figure: Callable[..., None]) -> None:
+@pytest.mark.timeout(300)
+def test_slow_connections_do_not_starve_the_owner(stack: Stack, figure: Figure) -> None:
     slow_connections_attack(stack, figure, count=100, duration=25.0)
 
 
 @pytest.mark.soak
-def test_slow_connections_soak(stack: Stack, figure: Callable[..., None]) -> None:
+@pytest.mark.timeout(600)
+def test_slow_connections_soak(stack: Stack, figure: Figure) -> None:
     """The long variant: 200 slow connections for two minutes."""
     slow_connections_attack(stack, figure, count=200, duration=120.0)
 
 
-def slow_connections_attack(stack: Stack, figure: Callable[..., None], count: int, duration: float) -> None:
+def slow_connections_attack(stack: Stack, figure: Figure, count: int, duration: float) -> None:
     start_log = start_counting_stack(stack)
     info = supervisor_info(stack)
     sup_pid, sock = int(info["pid"]), Path(info["socket"])
@@ -994,10 +983,9 @@ sys.exit(3)
 def tagged_cmdlines(tag: str) -> dict[int, bytes]:
     """/proc/<pid>/cmdline of every live process of this test run (supervisor, services, shells)."""
     found = {}
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if proc.environ().get("DEVSTACK_TEST_RUN") == tag:
-                found[proc.pid] = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    for pid in tagged_pids(tag):
+        with contextlib.suppress(OSError):
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
     return found
 
 
@@ -1009,7 +997,7 @@ def state_files(stack: Stack) -> dict[str, bytes]:
     return files
 
 
-def test_secrets_appear_in_no_output_file_reply_or_cmdline(stack: Stack, figure: Callable[..., None]) -> None:
+def test_secrets_appear_in_no_output_file_reply_or_cmdline(stack: Stack, figure: Figure) -> None:
     port = free_port()
     start_log = stack.root / "starts.log"
     stack.write(".env", f"STACK_DB_PASSWORD={PLANTED['STACK_DB_PASSWORD']}\n"
@@ -1126,7 +1114,7 @@ sys.exit(1)
 
 
 def test_a_secret_in_a_crash_line_is_redacted_from_status_and_events(stack: Stack,
-                                                                     figure: Callable[..., None]) -> None:
+                                                                     figure: Figure) -> None:
     """R39's limit case: the service itself prints a .env value as it dies. Its own log may keep it
     (the service's business), but devstack's status and devstack.log repeat the line as the reason."""
     stack.write("svc/.env", f"DB_PASSWORD={PLANTED['DB_PASSWORD']}\n")
@@ -1150,3 +1138,64 @@ def test_a_secret_in_a_crash_line_is_redacted_from_status_and_events(stack: Stac
     leaks = {source: sum(blob.count(n) for n in NEEDLES) for source, blob in outputs.items()}
     figure("marker occurrences in devstack's own output", sum(leaks.values()), "occurrences", 0)
     assert sum(leaks.values()) == 0, {s: _around(outputs[s]) for s, n in leaks.items() if n}
+
+
+# =========================================================================== R21: runtime paths
+
+
+class RuntimePathsFollowed(KnownBug):
+    """Fixed; raised again if it comes back. The bug was:
+    R21: devstack opens .devstack/logs/NAME.log with O_CREAT|O_APPEND and no O_NOFOLLOW
+    (logfile.py `_OPEN_FLAGS`), so a symlink planted there makes the supervisor append the
+    service's output to whatever file it points at; and it uses a pre-existing .devstack/,
+    .devstack/logs/ (0777) and .devstack/run/ owned by another uid as they are (paths.py
+    `make_private_dirs` only chmods run/ to 0700, leaving its owner), so that user can replace
+    the control socket, the lock or a log file under the root-run supervisor. (The R20 test in
+    test_logs.py relied on the symlink being followed: it points sink.log at /dev/full.)"""
+
+
+def test_runtime_files_never_follow_a_planted_symlink_or_a_foreign_state_folder(stack: Stack,
+                                                                               figure: Figure) -> None:
+    """R21: .devstack/logs/api.log is pre-created as a symlink to a victim file; devstack must not
+    write through it (refusing is fine). As root, a second stack whose .devstack/, logs/ and run/
+    are pre-created 0777 and owned by uid 65534: devstack must refuse them or take them over."""
+    side = stack.root / "side.log"
+    victim = stack.root.parent / "victim.txt"
+    victim.write_text("precious\n")
+    logs = stack.root / ".devstack" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "api.log").symlink_to(victim)
+    stack.write("life.py", LIFE)
+    stack.toml(life_service("api", side))
+    up = stack.run("up", "-d", "--timeout", "100ms")  # api needs 1 s to count as running: no need to wait
+    if up.code in (0, 1):
+        wait_until(lambda: side_events(side, "api", "start"), 5, "api to start")
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: victim.read_text() != "precious\n"
+                       or "api started" in stack.log_text("devstack"), 3, "api's first line to be handled")
+    assert stack.run("down").code == 0
+    through = int(victim.read_text() != "precious\n")
+    figure("writes through a planted symlink", through, "files", 0)
+    foreign = 0
+    if os.geteuid() == 0:
+        other = Stack(stack.root.parent / "foreign", stack.tag)
+        other.root.mkdir()
+        try:
+            for sub in ("", "logs", "run"):
+                path = other.root / ".devstack" / sub
+                path.mkdir(parents=True, exist_ok=True)
+                os.chown(path, 65534, 65534)
+                os.chmod(path, 0o777)
+            other.write("life.py", LIFE)
+            other.toml(life_service("api", other.root / "side.log"))
+            r = other.run("up", "-d", "--timeout", "100ms")
+            if r.code in (0, 1):
+                for sub in ("", "logs", "run"):
+                    st = (other.root / ".devstack" / sub).stat()
+                    foreign += st.st_uid == 65534 or bool(st.st_mode & 0o002)
+        finally:
+            other.cleanup()
+        figure("foreign-owned or world-writable state folders used", foreign, "folders of 3", 0)
+    if through or foreign:
+        raise RuntimePathsFollowed(f"victim file now {victim.read_text()!r}; "
+                                   f"{foreign} foreign state folders used")

@@ -12,7 +12,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, q
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port
+from tests.support.programs import HTTP_SERVER
 
 
 def _stack(stack: Stack, db_port: int, api_port: int, db_sleep: float = 0.0) -> None:

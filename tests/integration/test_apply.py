@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 
-from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port
+from tests.support.programs import HTTP_SERVER
+from tests.support.waiting import wait_until
 
 IDLE = "import sys, time\nprint('up', sys.argv[1:], flush=True)\ntime.sleep(600)\n"
 

@@ -23,8 +23,10 @@ import pytest
 
 from devstack.control.paths import StatePaths
 from tests.support.ground_truth import control
-from tests.support.harness import PY, Stack, free_port, port_is_free, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port, port_is_free
 from tests.support.postgres import as_postgres, postgres_missing, throwaway_cluster
+from tests.support.waiting import wait_until
 
 # A TCP server that logs its own pid, then serves until killed.
 SERVE = r'''

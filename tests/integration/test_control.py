@@ -13,7 +13,8 @@ import time
 import psutil
 
 from devstack.engine.background import SUPERVISOR_NAME
-from tests.support.harness import PY, Run, Stack, q, wait_until
+from tests.support.harness import PY, Run, Stack, q
+from tests.support.waiting import wait_until
 
 IDLE = f"""
 [services.idle]

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port
+from tests.support.programs import HTTP_SERVER
+from tests.support.waiting import wait_until
 
 CHATTY = "import time\nprint('hello from', __import__('sys').argv[1], flush=True)\ntime.sleep(600)\n"
 ESC = "\x1b["

@@ -21,7 +21,10 @@ import psutil
 import pytest
 
 from tests.support.dashboard import LINE, Dashboard, Event
-from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port
+from tests.support.programs import HTTP_SERVER
+from tests.support.waiting import wait_until
 
 ENV_MARKER = "envfile-s3cr3t-7f3a"  # a value from a .env file
 NAMED_MARKER = "named-s3cr3t-91c2"  # the value of a secret-looking variable

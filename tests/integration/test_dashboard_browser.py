@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 
 from tests.support.dashboard import Dashboard
-from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port
+from tests.support.programs import HTTP_SERVER
+from tests.support.waiting import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

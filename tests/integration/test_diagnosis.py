@@ -8,7 +8,6 @@ once). What a machine lacks is skipped with the reason.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import PY, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import accepts, free_port
 from tests.support.postgres import as_server, make_cluster, remove_cluster, server_command
+from tests.support.waiting import wait_until
 
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
@@ -63,7 +64,7 @@ def web_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(600)  # pytest-timeout: its fixture installs from a package index once
 def test_uvicorn_without_the_attribute_names_the_app_to_use(stack: Stack, web_venv: Path) -> None:
     api = app(stack, "apps/api", {"main.py": "from starlette.applications import Starlette\n\n"
                                               "api = Starlette()\n"})
@@ -79,7 +80,7 @@ max_restarts = 0
                                       "app is api (line 3: Starlette(…)): put main:api in command")
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(600)  # pytest-timeout: its fixture installs from a package index once
 def test_pydantic_settings_name_the_missing_variables(stack: Stack, web_venv: Path) -> None:
     api = app(stack, "apps/api", {
         "settings.py": "from pydantic_settings import BaseSettings\n\n\nclass Settings(BaseSettings):\n"
@@ -262,7 +263,7 @@ def test_eaddrinuse_names_the_holder(stack: Stack) -> None:
     holder = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_until(lambda: _accepts(port), 10, "the holder to listen")
+        wait_until(lambda: accepts(port), 10, "the holder to listen")
         stack.toml(f"""
 [services.nodeapp]
 command = {q([str(NODE), "-e", f"require('http').createServer().listen({port}, '127.0.0.1')"])}
@@ -304,7 +305,7 @@ def vite_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @needs_node
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(600)  # pytest-timeout: its fixture installs from a package index once
 def test_a_vite_config_that_imports_a_missing_plugin(stack: Stack, vite_modules: Path) -> None:
     web = app(stack, "web", {
         "package.json": '{"private": true, "type": "module", "scripts": {"dev": "vite"}}\n',
@@ -321,10 +322,6 @@ max_restarts = 0
                                       "@vitejs/plugin-vue, "
                                       "which is not installed: npm install -D @vitejs/plugin-vue in web")
 
-
-def _accepts(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 # --- Postgres ----------------------------------------------------------------------------------

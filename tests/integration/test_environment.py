@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import HTTP_SERVER, PY, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port, needs_ipv6
+from tests.support.programs import HTTP_SERVER
+from tests.support.venvs import make_venv
+from tests.support.waiting import wait_until
 
 SECRET = "s3cr3t-MARKER-7f3a9"
-
-
-def make_venv(path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
 
 
 def test_missing_module_in_the_venv_is_named_with_the_pip_command(stack: Stack) -> None:
@@ -162,7 +162,7 @@ setup = "echo never"
     assert "setup of b failed with exit code 4" in r.err
 
 
-@pytest.mark.skipif(not can_bind_ipv6(), reason="this machine cannot bind ::1")
+@needs_ipv6
 def test_probe_on_the_other_address_family_is_explained(stack: Stack) -> None:
     port = free_port()
     stack.write("serve.py", HTTP_SERVER)
@@ -250,6 +250,8 @@ def _wheel(folder: Path, name: str, version: str) -> Path:
     return wheel
 
 
+# pytest-timeout: a real venv (up to 240 s on a busy machine) and a pip install (120 s) before devstack runs.
+@pytest.mark.timeout(420)
 def test_requirements_checked_against_the_venv_with_a_real_installed_package(stack: Stack) -> None:
     app = stack.root / "app"
     app.mkdir()

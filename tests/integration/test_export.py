@@ -32,7 +32,10 @@ from devstack.export import checks
 from devstack.export.java_probe import JAVA_PROBE
 from devstack.export.model import build
 from devstack.probes.http import probe_http
-from tests.support.harness import HTTP_SERVER, PY, Run, Stack, free_port, q, wait_until
+from tests.support.harness import PY, Run, Stack, q
+from tests.support.ports import free_port
+from tests.support.programs import HTTP_SERVER
+from tests.support.waiting import wait_until
 
 MARKER = "zz-secret-marker-zz"
 
@@ -445,6 +448,8 @@ CASES = [  # path, expect_status, expect_json, expect_text
 JAVA_CASES = {0, 1, 3, 5, 6, 9}
 
 
+# pytest-timeout: every case runs under each engine's health checker, each run allowed 60 s.
+@pytest.mark.timeout(300)
 def test_the_health_checks_images_run_agree_with_devstacks_probe(tmp_path: Path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scenarios)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Stack, free_port
+from tests.support.harness import Stack
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "init_fixtures"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import Stack, free_port, q, wait_until
+from tests.support.harness import Stack, q
+from tests.support.ports import accepts, free_port
 from tests.support.postgres import PASSWORD, make_cluster, remove_cluster, server_command
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CORE_API = REPO / "demo" / "core-api"
@@ -24,6 +25,8 @@ JDK25 = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
 pytestmark = [
     pytest.mark.skipif(shutil.which("mvn") is None or shutil.which("java") is None,
                        reason="Maven and Java 17 are needed (scripts/system-deps installs them)"),
+    # pytest-timeout: the module builds the demo's Core API with Maven (up to 600 s cold) and each
+    # test waits for a cold JVM on two shared cores (up to 180 s).
     pytest.mark.timeout(600),
 ]
 
@@ -58,10 +61,6 @@ env = {{ {", ".join(f"{k} = {q(v)}" for k, v in env.items())} }}
 """)
     return port
 
-
-def accepts(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_a_port_held_by_another_process_is_named_with_its_holder(stack: Stack, jar: Path) -> None:

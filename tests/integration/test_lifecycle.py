@@ -11,7 +11,10 @@ import time
 import psutil
 
 from devstack.engine.background import SUPERVISOR_NAME
-from tests.support.harness import HTTP_SERVER, PY, Stack, free_port, port_is_free, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port, port_is_free
+from tests.support.programs import HTTP_SERVER
+from tests.support.waiting import wait_until
 
 DB = r'''
 import socket, sys, time

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.support.harness import PY, Stack, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.waiting import wait_until
 
 FLOOD = r'''
 import sys, time

@@ -17,9 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.harness import PY, Stack, free_port, q, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port
+from tests.support.repo import REPO, git_files
+from tests.support.waiting import wait_until
 
 
 def test_devstack_runs_without_setproctitle(stack: Stack) -> None:
@@ -34,19 +35,11 @@ def test_devstack_runs_without_setproctitle(stack: Stack) -> None:
     assert stack.service("idle")["state"] == "running"
 
 
-def _git_files() -> list[str]:
-    done = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip("not a git checkout")
-    return [name for name in done.stdout.splitlines() if (REPO / name).is_file()]
-
-
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(900)  # pytest-timeout: builds the sdist and wheel, installs into a fresh venv
 def test_the_sdist_and_wheel_install_and_run_the_readme_walk(tmp_path: Path, no_leftovers: str) -> None:
     source = tmp_path / "source"
-    for name in _git_files():
+    for name in git_files():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, source / name)
     dist = tmp_path / "dist"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
-from tests.support.harness import PY, Stack, can_bind_ipv6, free_port, q, wait_until
+from tests.support.harness import PY, Stack, q
+from tests.support.ports import free_port, needs_ipv6
+from tests.support.waiting import wait_until
 
 V6_SERVER = r'''
 import http.server, socket, sys
@@ -28,7 +28,7 @@ V6(("::1", int(sys.argv[1])), Handler).serve_forever()
 '''
 
 
-@pytest.mark.skipif(not can_bind_ipv6(), reason="this machine cannot bind ::1")
+@needs_ipv6
 def test_localhost_probe_reaches_an_ipv6_only_server(stack: Stack) -> None:
     port = free_port()
     stack.write("v6.py", V6_SERVER)

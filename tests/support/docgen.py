@@ -44,13 +44,14 @@ def catalogue() -> str:
     devstack said about it (the reason test_signatures asserts word for word)."""
     from devstack.doctor.signatures import generic, jvm, node, postgres, python
     from devstack.doctor.signatures.diagnose import _clean
-    from tests.unit.test_signatures import CASES, load, make_stack
+    from tests.support.captures import capture_stack, load
+    from tests.unit.test_signatures import CASES  # the cases the tests assert, word for word
 
     tables = {"Python": python, "Node": node, "JVM (Java, Spring Boot, Maven)": jvm,
               "PostgreSQL": postgres, "Any program": generic}
     examples: dict[str, list[tuple[str, str]]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        stack = make_stack(Path(folder) / "stack")
+        stack = capture_stack(Path(folder) / "stack")
         for case in CASES:
             lines = [_clean(line) for line in load(case.capture, stack)]
             found = _first_match(lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from devstack.config.stackfile import load_stack
 from devstack.export import writer, yamlout
 from devstack.export.model import ExportStack, build
 from devstack.export.notes import Notes
+from tests.support.files import write
 
 PROGRAMS = ("python", "python3", "node", "npm", "java", "postgres", "uvicorn")
 
@@ -26,11 +26,8 @@ def stack_in(root: Path, toml: str, files: dict[str, str] | None = None) -> Expo
         (bin_dir / program).chmod(0o755)
     for name, text in (files or {}).items():
         path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        if path.parent.name == "bin":
-            path.chmod(0o755)
-    (root / "stack.toml").write_text(textwrap.dedent(toml).lstrip("\n"))
+        write(path, text, 0o755 if path.parent.name == "bin" else None)
+    write(root / "stack.toml", toml)
     return build(load_stack(root / "stack.toml"), {"PATH": str(bin_dir), "HOME": "/home/u"})
 
 

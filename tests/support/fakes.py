@@ -27,6 +27,10 @@ class FakeClock:
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
+    def __call__(self) -> float:
+        """The clock as a plain callable (what LogFile takes): `now`, moved by the test."""
+        return self.now
+
     def monotonic(self) -> float:
         return self.now
 

@@ -6,57 +6,23 @@ Every devstack invocation runs with an env tag, so every process it starts carri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import textwrap
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from tests.support.files import write
+from tests.support.waiting import wait_until
 
 PY = sys.executable
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.02) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
-        time.sleep(interval)
-
-
-def can_bind_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
+# In the environment of every process a test starts: how `no_leftovers` finds what outlived it.
+TEST_TAG = "DEVSTACK_TEST_RUN"
 
 
 def q(value: object) -> str:
@@ -82,10 +48,7 @@ class Stack:
         self.background: list[subprocess.Popen[bytes]] = []
 
     def write(self, relpath: str, text: str) -> Path:
-        path = self.root / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
+        return write(self.root / relpath, text)
 
     def toml(self, text: str) -> None:
         self.write("stack.toml", text)
@@ -94,7 +57,7 @@ class Stack:
         env = dict(os.environ)
         env.pop("VIRTUAL_ENV", None)
         env["NO_COLOR"] = "1"
-        env["DEVSTACK_TEST_RUN"] = self.tag
+        env[TEST_TAG] = self.tag
         return env
 
     def run(self, *args: str, timeout: float = 60, cwd: Path | None = None) -> Run:
@@ -105,7 +68,7 @@ class Stack:
 
     def spawn(self, *args: str, out: Path | None = None) -> subprocess.Popen[bytes]:
         """`devstack ARGS` in the background, its own session, output to a file."""
-        # the child writes through its own copy of the descriptor: ours closes at once
+        # The child has its own copy of the file's descriptor: ours is closed at once.
         with open(out or self.root.parent / f"{self.root.name}-fg.out", "wb") as log:
             proc = subprocess.Popen([PY, "-m", "devstack", *args], cwd=self.root, env=self.env(),
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -150,25 +113,13 @@ class Stack:
             self.run("down", timeout=60)
 
 
-HTTP_SERVER = r'''
-import http.server, sys, time
-port = int(sys.argv[1])
-delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
-time.sleep(delay)
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b'{"status": "OK"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-print(f"serving on {port}", flush=True)
-server.serve_forever()
-'''
+@contextlib.contextmanager
+def open_stack(root: Path, tag: str) -> Iterator[Stack]:
+    """A Stack in the folder `root` (made if missing); at the end its background commands are
+    stopped and `devstack down` runs."""
+    root.mkdir(parents=True, exist_ok=True)
+    stack = Stack(root, tag)
+    try:
+        yield stack
+    finally:
+        stack.cleanup()

@@ -1,4 +1,4 @@
-"""Driving devstack on a real pseudo-terminal (the fault suite's pseudo-terminal harness): the fault tests of
+"""Driving devstack on a real pseudo-terminal: the fault tests of
 Ctrl-C, terminal close, prompts and terminal-control sequences share these."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class PtyRun:
 
 
 def on_pty(stack: Stack, *args: str) -> PtyRun:
-    """`devstack ARGS` as the session leader of a new pty that is its controlling terminal (H-pty)."""
+    """`devstack ARGS` as the session leader of a new pty that is its controlling terminal."""
     master, slave = os.openpty()
     env = stack.env()
     env.pop("NO_COLOR", None)  # a real terminal: colours on

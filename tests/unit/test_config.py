@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,25 +12,12 @@ from devstack.config.load import find_stack
 from devstack.config.specs import Condition, HealthSpec, ProbeKind, Restart, ServiceSpec, StackSpec
 from devstack.config.stackfile import load_stack
 from devstack.errors import ConfigError, Problem, UsageError
+from tests.support.files import write
 
 SERVICE_KEYS = (
     "command, cwd, venv, env_file, env, required_env, port, depends_on, health, restart, max_restarts, "
     "backoff, backoff_max, restart_on_unhealthy, stop_signal, stop_timeout, setup, optional"
 )
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """tmp_path as the working folder, so that problems name the file as "stack.toml"."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def write(folder: Path, text: str, name: str = "stack.toml") -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return path
 
 
 def problems_of(path: Path) -> str:
@@ -516,7 +502,7 @@ BROKEN: list[tuple[str, str, list[str]]] = [
     ("text", "expected"), [case[1:] for case in BROKEN], ids=[case[0] for case in BROKEN]
 )
 def test_broken_stack_file(in_tmp: Path, text: str, expected: list[str]) -> None:
-    assert problems_of(write(in_tmp, text)) == "\n".join(expected)
+    assert problems_of(write(in_tmp / "stack.toml", text)) == "\n".join(expected)
 
 
 def test_the_table_covers_at_least_twenty_broken_files() -> None:
@@ -524,7 +510,7 @@ def test_the_table_covers_at_least_twenty_broken_files() -> None:
 
 
 def test_problems_carry_file_key_and_position(in_tmp: Path) -> None:
-    path = write(in_tmp, '[services.api]\ncommand = "a\n')
+    path = write(in_tmp / "stack.toml", '[services.api]\ncommand = "a\n')
     with pytest.raises(ConfigError) as excinfo:
         load_stack(path)
     assert excinfo.value.problems == [
@@ -534,7 +520,7 @@ def test_problems_carry_file_key_and_position(in_tmp: Path) -> None:
 
 
 def test_a_file_outside_the_working_folder_is_named_in_full(tmp_path: Path) -> None:
-    path = write(tmp_path, "[services.api]\nport = 1\n")
+    path = write(tmp_path / "stack.toml", "[services.api]\nport = 1\n")
     assert problems_of(path) == f"{path}: services.api.command: required: the command that starts the service"
 
 
@@ -586,7 +572,7 @@ health = { http = "http://localhost:5173/" }
 
 
 def test_the_spec_example(tmp_path: Path) -> None:
-    stack = load_stack(write(tmp_path, SPEC_EXAMPLE))
+    stack = load_stack(write(tmp_path / "stack.toml", SPEC_EXAMPLE))
     root = tmp_path.resolve()
     assert (stack.name, stack.root, stack.source, stack.env_file) == (
         "lifebit",
@@ -617,7 +603,7 @@ def test_the_spec_example(tmp_path: Path) -> None:
 
 
 def test_a_minimal_service_gets_every_default(tmp_path: Path) -> None:
-    stack = load_stack(write(tmp_path, '[services.api]\ncommand = "python app.py"\n'))
+    stack = load_stack(write(tmp_path / "stack.toml", '[services.api]\ncommand = "python app.py"\n'))
     root = tmp_path.resolve()
     assert stack.name == tmp_path.name
     assert stack.env_file is None
@@ -627,7 +613,7 @@ def test_a_minimal_service_gets_every_default(tmp_path: Path) -> None:
 def test_every_key_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     path = write(
-        tmp_path,
+        tmp_path / "stack.toml",
         """
         [services.db]
         command = "postgres"
@@ -689,7 +675,8 @@ def test_every_key_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("spelling", ["SIGINT", "INT", "sigint", "int"])
 def test_stop_signal_spellings(tmp_path: Path, spelling: str) -> None:
-    path = write(tmp_path, f'[services.db]\ncommand = "postgres"\nstop_signal = "{spelling}"\n')
+    path = write(tmp_path / "stack.toml",
+                 f'[services.db]\ncommand = "postgres"\nstop_signal = "{spelling}"\n')
     assert load_stack(path).services["db"].stop_signal is signal.SIGINT
 
 
@@ -703,19 +690,19 @@ def test_stop_signal_spellings(tmp_path: Path, spelling: str) -> None:
     ],
 )
 def test_probe_kinds(tmp_path: Path, probe: str, kind: ProbeKind, target: str) -> None:
-    path = write(tmp_path, f'[services.db]\ncommand = "postgres"\nhealth = {{ {probe} }}\n')
+    path = write(tmp_path / "stack.toml", f'[services.db]\ncommand = "postgres"\nhealth = {{ {probe} }}\n')
     assert load_stack(path).services["db"].health == HealthSpec(kind=kind, target=target)
 
 
 def test_venv_false_turns_detection_off_and_an_empty_env_file_list_loads_none(tmp_path: Path) -> None:
-    path = write(tmp_path, '[services.api]\ncommand = "a"\nvenv = false\nenv_file = []\n')
+    path = write(tmp_path / "stack.toml", '[services.api]\ncommand = "a"\nvenv = false\nenv_file = []\n')
     api = load_stack(path).services["api"]
     assert (api.venv, api.venv_disabled, api.env_files) == (None, True, ())
 
 
 def test_list_form_depends_on_means_healthy_and_start_order_follows_it(tmp_path: Path) -> None:
     path = write(
-        tmp_path,
+        tmp_path / "stack.toml",
         """
         [services.web]
         command = "w"
@@ -739,7 +726,8 @@ def test_list_form_depends_on_means_healthy_and_start_order_follows_it(tmp_path:
 
 
 def test_a_relative_path_gives_absolute_paths(in_tmp: Path) -> None:
-    write(in_tmp, '[stack]\nenv_file = "conf/stack.env"\n[services.api]\ncommand = "a"\ncwd = "api"\n')
+    write(in_tmp / "stack.toml",
+          '[stack]\nenv_file = "conf/stack.env"\n[services.api]\ncommand = "a"\ncwd = "api"\n')
     stack = load_stack(Path("stack.toml"))
     assert stack.root == in_tmp.resolve()
     assert stack.source == in_tmp.resolve() / "stack.toml"
@@ -748,7 +736,7 @@ def test_a_relative_path_gives_absolute_paths(in_tmp: Path) -> None:
 
 
 def test_specs_are_read_only(tmp_path: Path) -> None:
-    stack = load_stack(write(tmp_path, '[services.api]\ncommand = "a"\nenv = { A = "1" }\n'))
+    stack = load_stack(write(tmp_path / "stack.toml", '[services.api]\ncommand = "a"\nenv = { A = "1" }\n'))
     with pytest.raises(TypeError):
         stack.services["other"] = stack.services["api"]  # type: ignore[index]
     with pytest.raises(TypeError):
@@ -763,7 +751,7 @@ def _nothing_above(folder: Path) -> bool:
 
 
 def test_found_from_a_nested_folder(tmp_path: Path) -> None:
-    write(tmp_path, '[services.api]\ncommand = "a"\n')
+    write(tmp_path / "stack.toml", '[services.api]\ncommand = "a"\n')
     nested = tmp_path / "apps" / "api" / "src"
     nested.mkdir(parents=True)
     stack = find_stack(nested)
@@ -772,42 +760,42 @@ def test_found_from_a_nested_folder(tmp_path: Path) -> None:
 
 
 def test_stack_toml_wins_over_a_procfile_in_the_same_folder(tmp_path: Path) -> None:
-    write(tmp_path, '[services.api]\ncommand = "a"\n')
-    write(tmp_path, "web: python -m http.server\n", name="Procfile")
+    write(tmp_path / "stack.toml", '[services.api]\ncommand = "a"\n')
+    write(tmp_path / "Procfile", "web: python -m http.server\n")
     assert not find_stack(tmp_path).from_procfile
 
 
 def test_the_nearest_folder_wins_even_with_a_procfile(tmp_path: Path) -> None:
-    write(tmp_path, '[services.api]\ncommand = "a"\n')
-    write(tmp_path / "sub", "web: python -m http.server\n", name="Procfile")
+    write(tmp_path / "stack.toml", '[services.api]\ncommand = "a"\n')
+    write(tmp_path / "sub" / "Procfile", "web: python -m http.server\n")
     stack = find_stack(tmp_path / "sub")
     assert stack.from_procfile and stack.root == (tmp_path / "sub").resolve()
 
 
 def test_file_option_names_a_stack_file(tmp_path: Path) -> None:
-    write(tmp_path, '[services.api]\ncommand = "a"\n')
-    write(tmp_path / "other", '[services.db]\ncommand = "d"\n', name="dev.toml")
+    write(tmp_path / "stack.toml", '[services.api]\ncommand = "a"\n')
+    write(tmp_path / "other" / "dev.toml", '[services.db]\ncommand = "d"\n')
     stack = find_stack(tmp_path, file=Path("other/dev.toml"))
     assert list(stack.services) == ["db"]
     assert stack.source == (tmp_path / "other" / "dev.toml").resolve()
 
 
 def test_file_option_with_a_procfile_name_reads_a_procfile(tmp_path: Path) -> None:
-    write(tmp_path, "web: python -m http.server\n", name="Procfile.dev")
+    write(tmp_path / "Procfile.dev", "web: python -m http.server\n")
     stack = find_stack(tmp_path, file=Path("Procfile.dev"))
     assert stack.from_procfile and list(stack.services) == ["web"]
 
 
 def test_file_option_naming_a_missing_file(in_tmp: Path) -> None:
-    write(in_tmp / "sub", "web: a\n", name="Procfile")
+    write(in_tmp / "sub" / "Procfile", "web: a\n")
     with pytest.raises(ConfigError) as excinfo:
         find_stack(in_tmp / "sub", file=Path("stack.toml"))
     assert str(excinfo.value) == "sub/stack.toml: no such file; check the -f/--file (or DEVSTACK_FILE) path"
 
 
 def test_file_option_naming_a_folder_means_its_stack_file(in_tmp: Path) -> None:
-    write(in_tmp / "a", '[services.api]\ncommand = "a"\n')
-    write(in_tmp / "b", "web: a\n", name="Procfile")
+    write(in_tmp / "a" / "stack.toml", '[services.api]\ncommand = "a"\n')
+    write(in_tmp / "b" / "Procfile", "web: a\n")
     (in_tmp / "c").mkdir()
     assert list(find_stack(in_tmp, file=Path("a")).services) == ["api"]
     assert find_stack(in_tmp / "a", file=Path("../b")).from_procfile  # no stack.toml: its Procfile
@@ -833,8 +821,8 @@ def test_bad_durations_say_what_a_duration_looks_like(text: object) -> None:
 
 
 def test_procfile_option_forces_procfile_mode(tmp_path: Path) -> None:
-    write(tmp_path, '[services.api]\ncommand = "a"\n')
-    write(tmp_path, "web: python -m http.server\n", name="Procfile")
+    write(tmp_path / "stack.toml", '[services.api]\ncommand = "a"\n')
+    write(tmp_path / "Procfile", "web: python -m http.server\n")
     stack = find_stack(tmp_path, procfile=Path("Procfile"))
     assert stack.from_procfile and list(stack.services) == ["web"]
 
@@ -863,6 +851,6 @@ def test_nothing_found(tmp_path: Path) -> None:
 
 
 def test_find_stack_returns_what_load_stack_returns(tmp_path: Path) -> None:
-    path = write(tmp_path, SPEC_EXAMPLE)
+    path = write(tmp_path / "stack.toml", SPEC_EXAMPLE)
     assert find_stack(tmp_path) == load_stack(path)
     assert isinstance(find_stack(tmp_path), StackSpec)

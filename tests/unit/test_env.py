@@ -1,40 +1,26 @@
 """devstack.env: the layered environment of a service, venv activation, executable lookup.
 
-Real files in tmp_path throughout; one test makes a real venv.
+Real files in tmp_path throughout; the test with a real venv's interpreter is
+tests/integration/test_env.py.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import stat
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from devstack.config.specs import ServiceSpec, StackSpec
+from devstack.config.specs import ServiceSpec
 from devstack.env.executables import resolve_executable
 from devstack.env.layers import EnvVar, Layer, ServiceEnv, build_env, masked
 from devstack.env.secrets import MASK, looks_secret
 from devstack.env.venv import find_venv, venv_bin_dir, venv_python
-
-
-def make_stack(root: Path, service: ServiceSpec, env_file: Path | None = None) -> StackSpec:
-    return StackSpec(
-        name="test",
-        root=root,
-        source=root / "stack.toml",
-        services={service.name: service},
-        env_file=env_file,
-    )
-
-
-def make_service(cwd: Path, command: str = "uvicorn main:app", **kwargs: object) -> ServiceSpec:
-    cwd.mkdir(parents=True, exist_ok=True)
-    return ServiceSpec(name="api", command=command, cwd=cwd, **kwargs)  # type: ignore[arg-type]
+from tests.support.files import make_executable
+from tests.support.specs import make_service, make_stack
+from tests.support.venvs import fake_venv
 
 
 def build(
@@ -46,22 +32,8 @@ def build(
     color: bool = False,
     windows: bool = False,
 ) -> ServiceEnv:
-    stack = make_stack(root, service, stack_env_file)
+    stack = make_stack(root, service, env_file=stack_env_file)
     return build_env(stack, service, os_env if os_env is not None else {}, color=color, windows=windows)
-
-
-def make_venv_dir(path: Path) -> Path:
-    """A folder that auto-detection accepts as a venv (no interpreter needed)."""
-    path.mkdir(parents=True)
-    (path / "pyvenv.cfg").write_text("home = /usr/bin\n")
-    return path
-
-
-def make_executable(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
 
 
 # --- layers ---------------------------------------------------------------------------
@@ -299,7 +271,7 @@ def test_extra_is_set_last(tmp_path: Path) -> None:
 
 def test_auto_detected_venv_is_activated(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    venv = make_venv_dir(cwd / ".venv")
+    venv = fake_venv(cwd / ".venv")
     service = make_service(cwd)
 
     result = build(tmp_path, service, {"PATH": "/usr/bin:/bin", "PYTHONHOME": "/opt/py", "VIRTUAL_ENV": "/x"},
@@ -314,7 +286,7 @@ def test_auto_detected_venv_is_activated(tmp_path: Path) -> None:
 
 def test_pythonhome_dropped_even_when_set_by_env_table(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    make_venv_dir(cwd / "venv")
+    fake_venv(cwd / "venv")
     service = make_service(cwd, env={"PYTHONHOME": "/opt/py"})
     assert "PYTHONHOME" not in build(tmp_path, service).variables
 
@@ -329,7 +301,7 @@ def test_pythonhome_kept_without_venv(tmp_path: Path) -> None:
 
 def test_venv_path_prepended_to_path_from_env_file(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    venv = make_venv_dir(cwd / "venv")
+    venv = fake_venv(cwd / "venv")
     (cwd / ".env").write_text("PATH=/custom/bin\n")
     result = build(tmp_path, make_service(cwd), {"PATH": "/usr/bin"}, windows=False)
     assert result.as_dict()["PATH"] == f"{venv}/bin:/custom/bin"
@@ -339,14 +311,14 @@ def test_venv_path_prepended_to_path_from_env_file(tmp_path: Path) -> None:
 
 def test_venv_without_path_below(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    venv = make_venv_dir(cwd / "venv")
+    venv = fake_venv(cwd / "venv")
     assert build(tmp_path, make_service(cwd), {}, windows=False).as_dict()["PATH"] == f"{venv}/bin"
 
 
 def test_find_venv_prefers_venv_over_dot_venv(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    make_venv_dir(cwd / ".venv")
-    venv = make_venv_dir(cwd / "venv")
+    fake_venv(cwd / ".venv")
+    venv = fake_venv(cwd / "venv")
     assert find_venv(make_service(cwd)) == (venv, True)
 
 
@@ -358,7 +330,7 @@ def test_find_venv_needs_pyvenv_cfg(tmp_path: Path) -> None:
 
 def test_declared_venv_is_used_even_when_missing(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    make_venv_dir(cwd / ".venv")  # not used: the declared one wins
+    fake_venv(cwd / ".venv")  # not used: the declared one wins
     declared = cwd / "env-py311"
     service = make_service(cwd, venv=declared)
     assert find_venv(service) == (declared, False)
@@ -370,7 +342,7 @@ def test_declared_venv_is_used_even_when_missing(tmp_path: Path) -> None:
 
 def test_venv_disabled(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    make_venv_dir(cwd / "venv")
+    fake_venv(cwd / "venv")
     service = make_service(cwd, venv_disabled=True)
     assert find_venv(service) == (None, False)
     result = build(tmp_path, service, {"PATH": "/bin", "PYTHONHOME": "/opt/py"})
@@ -378,25 +350,6 @@ def test_venv_disabled(tmp_path: Path) -> None:
     assert result.as_dict()["PATH"] == "/bin"
     assert "VIRTUAL_ENV" not in result.variables
     assert result.as_dict()["PYTHONHOME"] == "/opt/py"
-
-
-def test_real_venv_python_is_first_on_path(tmp_path: Path) -> None:
-    cwd = tmp_path / "svc"
-    cwd.mkdir()
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(cwd / "venv")], check=True)
-    service = make_service(cwd, command="python -m http.server")
-    result = build(tmp_path, service, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-
-    assert result.venv_auto
-    found = resolve_executable(service.command, result.as_dict(), cwd)
-    assert found == str(cwd / "venv" / "bin" / "python")
-    assert found == str(venv_python(cwd / "venv"))
-    # And that python really is the venv's: started with this environment, it says so.
-    prefix = subprocess.run(
-        [found, "-c", "import sys; print(sys.prefix)"],
-        env=result.as_dict(), cwd=cwd, capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    assert Path(prefix).resolve() == (cwd / "venv").resolve()
 
 
 # --- missing files and warnings -------------------------------------------------------
@@ -582,7 +535,7 @@ def test_values_stay_out_of_repr(tmp_path: Path) -> None:
 
 def test_os_environ_and_os_env_are_not_mutated(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    make_venv_dir(cwd / "venv")
+    fake_venv(cwd / "venv")
     (cwd / ".env").write_text("FROM_FILE=1\nPATH=/file/bin\n")
     service = make_service(cwd, env={"FROM_TABLE": "1"}, port=8001)
     before = dict(os.environ)
@@ -697,7 +650,7 @@ def test_windows_venv_paths(tmp_path: Path) -> None:
 
 def test_windows_activation(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    venv = make_venv_dir(cwd / ".venv")
+    venv = fake_venv(cwd / ".venv")
     service = make_service(cwd, port=8001, env={"path_extra": "x"})
     os_env = {"Path": r"C:\Windows;C:\Windows\System32", "PythonHome": r"C:\Python311", "Port": "1"}
 
@@ -725,7 +678,7 @@ def test_windows_names_case_insensitive_across_layers(tmp_path: Path) -> None:
 
 def test_windows_resolve_uses_scripts_and_pathext(tmp_path: Path) -> None:
     cwd = tmp_path / "svc"
-    venv = make_venv_dir(cwd / "venv")
+    venv = fake_venv(cwd / "venv")
     python = venv / "Scripts" / "python.exe"
     python.parent.mkdir()
     python.write_text("")  # Windows has no execute bit: a file is enough

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,20 +10,13 @@ from devstack.config.stackfile import load_stack
 from devstack.errors import UsageError
 from devstack.export import writer
 from devstack.export.resolved import render_text, resolve
+from tests.support.files import write
 
 MARKER = "zz-secret-marker-zz"
 
 
-def write_stack(root: Path, toml: str, files: dict[str, str] | None = None) -> Path:
-    for name, text in (files or {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    (root / "stack.toml").write_text(textwrap.dedent(toml).lstrip("\n"))
-    return root / "stack.toml"
-
-
 def test_every_default_is_filled_in_and_every_path_absolute(tmp_path: Path) -> None:
-    path = write_stack(tmp_path, """
+    path = write(tmp_path / "stack.toml", """
         [services.api]
         cwd = "api"
         command = ["python", "-m", "http.server"]
@@ -46,7 +38,7 @@ def test_every_default_is_filled_in_and_every_path_absolute(tmp_path: Path) -> N
 
 
 def test_dependencies_keep_their_conditions_and_the_start_order_is_given(tmp_path: Path) -> None:
-    path = write_stack(tmp_path, """
+    path = write(tmp_path / "stack.toml", """
         [services.web]
         command = "npm run dev"
         depends_on = { api = "started", migrate = "completed" }
@@ -67,12 +59,13 @@ def test_dependencies_keep_their_conditions_and_the_start_order_is_given(tmp_pat
 
 
 def test_env_is_given_as_layers_with_file_values_and_secret_names_masked(tmp_path: Path) -> None:
-    path = write_stack(tmp_path, f"""
+    write(tmp_path / ".env", f"API_KEY={MARKER}\nMODE={MARKER}-mode\n")
+    path = write(tmp_path / "stack.toml", f"""
         [services.api]
         command = "python app.py"
         port = 8000
         env = {{ LOG_LEVEL = "debug", DB_PASSWORD = "{MARKER}" }}
-    """, {".env": f"API_KEY={MARKER}\nMODE={MARKER}-mode\n"})
+    """)
     doc = resolve(load_stack(path), {"PATH": "/usr/bin", "OS_ONLY": "x"})
     env = {v["name"]: v for v in doc["services"][0]["env"]}
     assert MARKER not in str(doc)
@@ -88,7 +81,7 @@ def test_env_is_given_as_layers_with_file_values_and_secret_names_masked(tmp_pat
 
 
 def test_text_is_a_block_per_service(tmp_path: Path) -> None:
-    path = write_stack(tmp_path, """
+    path = write(tmp_path / "stack.toml", """
         [stack]
         name = "shop"
         [services.db]

@@ -21,16 +21,9 @@ from devstack.logs.framing import LineSplitter, decode_lines
 from devstack.logs.reader import LogRecord, log_files, parse_record, read_records, tail
 from devstack.logs.since import parse_since
 from devstack.logs.writer import LogFile, format_timestamp
+from tests.support.fakes import FakeClock
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z, a fixed POSIX time
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # --------------------------------------------------------------------------- framing

@@ -10,6 +10,7 @@ from honcho.environ import parse_procfile
 from devstack.config.procfile import load_procfile
 from devstack.config.specs import Restart, ServiceSpec
 from devstack.errors import ConfigError
+from tests.support.files import write
 
 GOOD = """\
 # the usual two
@@ -21,18 +22,6 @@ clock_2: sh -c 'sleep 1; echo tick'
 """
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def write(folder: Path, text: str, name: str = "Procfile") -> Path:
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def problems_of(path: Path) -> str:
     with pytest.raises(ConfigError) as excinfo:
         load_procfile(path)
@@ -40,7 +29,7 @@ def problems_of(path: Path) -> str:
 
 
 def test_each_line_is_a_service(tmp_path: Path) -> None:
-    stack = load_procfile(write(tmp_path, GOOD))
+    stack = load_procfile(write(tmp_path / "Procfile", GOOD))
     root = tmp_path.resolve()
     assert (stack.name, stack.root, stack.source, stack.from_procfile, stack.env_file) == (
         tmp_path.name,
@@ -63,23 +52,23 @@ def test_each_line_is_a_service(tmp_path: Path) -> None:
 
 
 def test_commands_are_what_honcho_reads(tmp_path: Path) -> None:
-    stack = load_procfile(write(tmp_path, GOOD))
+    stack = load_procfile(write(tmp_path / "Procfile", GOOD))
     assert {n: s.command for n, s in stack.services.items()} == dict(parse_procfile(GOOD).processes)
 
 
 def test_a_dotenv_beside_it_is_the_stack_env_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("A=1\n")
-    assert load_procfile(write(tmp_path, "web: a\n")).env_file == tmp_path.resolve() / ".env"
+    assert load_procfile(write(tmp_path / "Procfile", "web: a\n")).env_file == tmp_path.resolve() / ".env"
 
 
 def test_windows_line_endings(tmp_path: Path) -> None:
-    stack = load_procfile(write(tmp_path, "web: a\r\nworker: b\r\n"))
+    stack = load_procfile(write(tmp_path / "Procfile", "web: a\r\nworker: b\r\n"))
     assert {n: s.command for n, s in stack.services.items()} == {"web": "a", "worker": "b"}
 
 
 def test_bad_lines_are_named_not_dropped(in_tmp: Path) -> None:
     text = "web: a\nworker python worker.py\n  indented: b\nempty:\nblank:   \nweb: again\n-dash: c\n"
-    assert problems_of(write(in_tmp, text)) == "\n".join(
+    assert problems_of(write(in_tmp / "Procfile", text)) == "\n".join(
         [
             "Procfile:2: not a Procfile line; expected 'name: command'",
             "Procfile:3: not a Procfile line; expected 'name: command'",
@@ -92,13 +81,13 @@ def test_bad_lines_are_named_not_dropped(in_tmp: Path) -> None:
 
 
 def test_a_name_honcho_cannot_read(in_tmp: Path) -> None:
-    assert problems_of(write(in_tmp, "web.1: a\n")) == (
+    assert problems_of(write(in_tmp / "Procfile", "web.1: a\n")) == (
         "Procfile:1: not a Procfile line; expected 'name: command'"
     )
 
 
 def test_an_empty_procfile(in_tmp: Path) -> None:
-    assert problems_of(write(in_tmp, "# nothing yet\n\n")) == (
+    assert problems_of(write(in_tmp / "Procfile", "# nothing yet\n\n")) == (
         "Procfile: no processes defined; add a line like 'web: python app.py'"
     )
 
@@ -109,6 +98,6 @@ def test_a_missing_procfile(in_tmp: Path) -> None:
 
 def test_problems_have_line_numbers(in_tmp: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        load_procfile(write(in_tmp, "web: a\nnope\n"))
+        load_procfile(write(in_tmp / "Procfile", "web: a\nnope\n"))
     [problem] = excinfo.value.problems
     assert (problem.file, problem.key, problem.line, problem.column) == ("Procfile", "", 2, None)

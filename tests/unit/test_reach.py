@@ -14,7 +14,7 @@ from devstack.config.specs import Condition, ServiceSpec, StackSpec
 from devstack.doctor.peers import Peer
 from devstack.doctor.reach import addresses_in, database_reason, reach_reason
 from devstack.env.layers import build_env
-from tests.unit.test_signatures import load
+from tests.support.captures import load
 
 DB_URL = "jdbc:postgresql://127.0.0.1:5432/lifebit_db"
 

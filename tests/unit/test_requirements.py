@@ -8,43 +8,15 @@ behind, written into the venv's real site-packages.
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from devstack.doctor.reqfile import Issue, Line, Verdict, read_requirements
 from devstack.doctor.requirements import check_requirements, site_packages, venv_python_version
-
-
-def make_venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
-    return path
-
-
-def site_dir(venv: Path) -> Path:
-    return next(venv.glob("lib/python*/site-packages"))
-
-
-def install(venv: Path, name: str, version: str, *, requires: tuple[str, ...] = (),
-            extras: tuple[str, ...] = (), site: Path | None = None) -> None:
-    """What `pip install name==version` leaves in site-packages, minus the code."""
-    folder = (site or site_dir(venv)) / f"{name.replace('-', '_')}-{version}.dist-info"
-    folder.mkdir(parents=True)
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
-    lines += [f"Provides-Extra: {extra}" for extra in extras]
-    lines += [f"Requires-Dist: {req}" for req in requires]
-    (folder / "METADATA").write_text("\n".join(lines) + "\n")
-    (folder / "INSTALLER").write_text("pip\n")
-    (folder / "RECORD").write_text(f"{folder.name}/METADATA,,\n{folder.name}/RECORD,,\n")
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
+from tests.support.files import write
+from tests.support.venvs import install, make_venv, site_dir
 
 
 def set_version(venv: Path, key: str, value: str) -> None:

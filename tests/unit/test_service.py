@@ -2,7 +2,7 @@
 answers, real decisions.
 
 Each test runs minutes of fake time in milliseconds; real processes and real probes prove the same
-promises in tests/integration (and the probes themselves, against real servers, tests/unit/test_health.py).
+promises in tests/integration (the probes themselves, against real servers, in its test_health.py).
 """
 
 from __future__ import annotations

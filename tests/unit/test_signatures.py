@@ -35,9 +35,7 @@ import pytest
 from devstack.doctor.signatures import jvm, nodeversion, postgres
 from devstack.doctor.signatures.base import MAX_CHARS, Context
 from devstack.doctor.signatures.diagnose import SIGNATURES, diagnose
-
-CAPTURED = Path(__file__).parent / "captured"
-TRANSCRIBED = "# transcribed"
+from tests.support.captures import CAPTURED, capture_stack, load
 
 # Who held each port in the real runs (what devstack.ports.port_holder would have said).
 HOLDERS = {
@@ -54,41 +52,10 @@ PROCESSES = {
 }
 
 
-def load(name: str, stack: Path) -> list[str]:
-    text = (CAPTURED / name).read_text(encoding="utf-8")
-    lines = text.replace("$STACK", str(stack)).splitlines()
-    return lines[1:] if lines and lines[0].startswith(TRANSCRIBED) else lines
-
-
-def make_stack(root: Path) -> Path:
-    (root / "apps/ai-api/venv").mkdir(parents=True)
-    (root / "apps/ai-api/venv/pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.7\n")
-    (root / "apps/ai-api/main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
-    (root / "apps/ai-api/auth.py").write_text("import os\n")
-    (root / "apps/ai-api/.env.example").write_text("DATABASE_URL=\nOPENAI_API_KEY=\n")
-    (root / "apps/py-old/venv").mkdir(parents=True)
-    (root / "apps/py-old/venv/pyvenv.cfg").write_text("home = /root/.pyenv/versions/3.8.18/bin\n"
-                                                      "version = 3.8.18\n")
-    (root / "apps/py-old/pyproject.toml").write_text(
-        '[project]\nname = "py-old"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n')
-    for npm in ("nodeapp", "web", "ssr"):
-        (root / npm).mkdir()
-        (root / npm / "package.json").write_text('{"private": true}\n')
-    (root / "nodeapp/server.js").write_text("require('http').createServer().listen(3000)\n")
-    (root / "ssr/package.json").write_text('{"private": true, "devDependencies": {"vite": "^8.4.1"}}\n')
-    for package, version in (("vite", "7.3.8"), ("rolldown", "1.3.4")):
-        (root / "web/node_modules" / package).mkdir(parents=True)
-        (root / "web/node_modules" / package / "package.json").write_text(
-            f'{{"name": "{package}", "version": "{version}", "engines": {{"node": "^20.19.0 || '
-            f'>=22.12.0"}}}}\n')
-    (root / "pg").mkdir()
-    (root / "java").mkdir()
-    return root
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Path:
-    return make_stack(tmp_path / "stack")
+    """The folder of the captures' stack."""
+    return capture_stack(tmp_path / "stack")
 
 
 def holder_of(port: int) -> str | None:

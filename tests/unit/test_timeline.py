@@ -16,7 +16,7 @@ from devstack.cli import chart
 from devstack.config.specs import Condition
 from devstack.engine import runs
 from devstack.engine.states import State
-from devstack.engine.timeline import Recorder, answered, dial, port_delay
+from devstack.engine.timeline import Recorder, port_delay
 from tests.support.fakes import Script
 from tests.unit.test_service import World, http_probe, svc
 
@@ -149,26 +149,6 @@ def test_compare_shows_the_change_of_each_phase() -> None:
 
 def test_port_cadence_backs_off_as_a_start_drags_on() -> None:
     assert [port_delay(t) for t in (0.0, 4.9, 5.0, 29.0, 30.0, 600.0)] == [0.05, 0.05, 0.25, 0.25, 1.0, 1.0]
-
-
-def test_dial_tells_a_listening_port_from_a_closed_one() -> None:
-    import socket
-    import time
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    open_port = listener.getsockname()[1]
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]  # bound, never listening: refused
-    try:
-        dialled = dial(open_port), dial(closed_port)
-        time.sleep(0.05)
-        assert (answered(dialled[0]), answered(dialled[1])) == (True, False)
-    finally:
-        listener.close()
-        closed.close()
 
 
 # ----------------------------------------------------------------------------- the recorder

@@ -12,7 +12,7 @@ import pytest
 
 from devstack.doctor.signatures.base import MAX_CHARS
 from devstack.doctor.signatures.diagnose import last_words
-from tests.unit.test_signatures import load
+from tests.support.captures import load
 
 CASES = [
     # (capture, how it was made, the message line)
