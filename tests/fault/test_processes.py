@@ -22,14 +22,11 @@ import contextlib
 import json
 import math
 import os
-import pwd
 import re
 import shlex
-import shutil
 import signal
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +59,7 @@ from tests.support.ground_truth import (
 )
 from tests.support.harness import PY, Stack, q
 from tests.support.ports import free_port, port_is_free
+from tests.support.postgres import as_postgres, postgres_missing, throwaway_cluster
 from tests.support.programs import HEALTH, LIFE, SERVE, SIDE, http_service, life_service
 from tests.support.pty_harness import on_pty
 from tests.support.waiting import wait_until, watch_for
@@ -834,25 +832,12 @@ time.sleep(600)
 '''
 
 
-def postgres_missing() -> str | None:
-    for tool in ("postgres", "initdb", "psql", "pg_isready"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            return "setpriv is missing (Postgres refuses to run as root)"
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "no `postgres` user to run the server as (Postgres refuses to run as root)"
-    return None
-
-
+PG_TOOLS = ("postgres", "initdb", "psql", "pg_isready")
 PG_REQUEST = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC \[\d+\] LOG:  "
                         r"received (\w+) shutdown request")
 
 
-@pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
+@pytest.mark.skipif(postgres_missing(*PG_TOOLS) is not None, reason=str(postgres_missing(*PG_TOOLS)))
 @pytest.mark.timeout(300)
 def test_postgres_with_a_busy_client_stops_fast_after_its_dependents(stack: Stack, figure: Figure) -> None:
     """R09: a throwaway Postgres cluster (stop_signal SIGINT) and a client service holding a
@@ -861,17 +846,10 @@ def test_postgres_with_a_busy_client_stops_fast_after_its_dependents(stack: Stac
     shutdown (not smart, not SIGKILL), and the next start finds a cleanly shut down cluster."""
     side = stack.root / "side.log"
     stack.write("pgclient.py", PGCLIENT)
-    as_pg = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] \
-        if os.geteuid() == 0 else []
-    pgroot = Path(tempfile.mkdtemp(prefix="devstack-r09-"))  # not under pytest's 0700 folders
+    as_pg = as_postgres()
+    cluster = contextlib.ExitStack()
+    pgroot = cluster.enter_context(throwaway_cluster("devstack-r09-"))
     try:
-        os.chmod(pgroot, 0o755)
-        if as_pg:
-            pw = pwd.getpwnam("postgres")
-            os.chown(pgroot, pw.pw_uid, pw.pw_gid)
-        init = subprocess.run([*as_pg, "initdb", "-D", str(pgroot / "data"), "-A", "trust", "-U", "postgres",
-                               "--no-sync"], cwd=pgroot, capture_output=True, text=True, timeout=120)
-        assert init.returncode == 0, init.stderr[-2000:]
         port = free_port()
         server = [*as_pg, "postgres", "-D", str(pgroot / "data"), "-p", str(port), "-k", str(pgroot),
                   "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "log_timezone=UTC",
@@ -923,7 +901,7 @@ depends_on = ["db"]
         assert not unclean and "database system was shut down at" in second_run, second_run[-2000:]
     finally:
         stack.run("down")
-        shutil.rmtree(pgroot, ignore_errors=True)
+        cluster.close()
 
 
 # =========================================================================== R13: a bug inside devstack
