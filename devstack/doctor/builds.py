@@ -16,13 +16,13 @@ build.gradle(.kts) and the source folder.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from devstack.config.specs import ServiceSpec
+from devstack.text.words import command_words
 
 _JVM_BUILD_FILES: Final = ("pom.xml", "build.gradle", "build.gradle.kts")
 # A bound on the files looked at in a source tree, so a check stays instant in a monorepo.
@@ -48,7 +48,7 @@ class Staleness:
 def builds_of(spec: ServiceSpec) -> list[Build]:
     """The builds a service's command depends on."""
     found = []
-    words = _words(spec.command)
+    words = command_words(spec.command)
     package_json = spec.cwd / "package.json"
     if package_json.is_file() and _runs_node(words):
         lock = spec.cwd / "package-lock.json"
@@ -82,15 +82,6 @@ def stale_builds(spec: ServiceSpec) -> list[Staleness]:
         if newer is not None:
             stale.append(Staleness(build, missing=False, newer=newer))
     return stale
-
-
-def _words(command: str | tuple[str, ...]) -> list[str]:
-    if isinstance(command, tuple):
-        return list(command)
-    try:
-        return shlex.split(command)
-    except ValueError:
-        return command.split()
 
 
 def _runs_node(words: list[str]) -> bool:

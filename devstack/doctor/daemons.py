@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from devstack.doctor.findings import Context, Finding, Severity
 from devstack.process.tree import Leftover
 from devstack.text.lines import one_line
+from devstack.text.words import command_words
 
 GENERAL_FIX = ("run it in the foreground, e.g. `postgres -D …` instead of `pg_ctl start`, "
                "`redis-server --daemonize no`, `nginx -g 'daemon off;'`")
@@ -37,7 +38,7 @@ class Daemonizer:
 
 
 def _pg_ctl(text: str) -> str:
-    words = _words(text)
+    words = command_words(text)
     data, options = "DATA", ""
     for i, word in enumerate(words[:-1]):
         if word in ("-D", "--pgdata"):
@@ -86,17 +87,10 @@ def command_text(command: str | Sequence[str]) -> str:
     return command if isinstance(command, str) else shlex.join(command)
 
 
-def _words(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
-
-
 def _program_onward(text: str) -> str:
     """The command from its program on: wrappers that only change who runs it (setpriv, sudo, env)
     are not part of the fix."""
-    words = _words(text)
+    words = command_words(text)
     for i, word in enumerate(words):
         if word == "--" and i + 1 < len(words):
             return shlex.join(words[i + 1:])

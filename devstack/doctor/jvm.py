@@ -5,12 +5,12 @@ says so before the first one, with the JDK to use (javas.py knows the versions).
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from devstack.doctor.findings import Context, Finding, Severity
 from devstack.doctor.javas import build_needs, find_java, installed_jdks, jar_needs, java_version
 from devstack.env.executables import first_word, resolve_executable
+from devstack.text.words import command_words
 
 _BUILD_TOOLS = frozenset({"mvn", "mvnw", "gradle", "gradlew"})
 
@@ -33,7 +33,7 @@ def check_java(ctx: Context) -> list[Finding]:
     if java is None:
         return [ctx.finding(Severity.ERROR, "java", f"{tool} needs a JDK, but there is no java on the "
                             "service's PATH and JAVA_HOME is not set", "install a JDK, or set JAVA_HOME")]
-    words = _words(command)
+    words = command_words(command)
     need, source = _needed(ctx, words)
     have = java_version(java)
     if need is None or have is None or have >= need:
@@ -69,10 +69,3 @@ def _fix(ctx: Context, need: int) -> str:
     return f"install a JDK {need} or newer, and put it first on PATH (or set JAVA_HOME)"
 
 
-def _words(command: str | tuple[str, ...]) -> list[str]:
-    if isinstance(command, tuple):
-        return list(command)
-    try:
-        return shlex.split(command)
-    except ValueError:
-        return command.split()
