@@ -6,10 +6,11 @@ so the rules can be tested as tables without processes or clocks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from devstack.config.specs import Restart, ServiceSpec
-from devstack.engine.states import State
+from devstack.config.specs import Condition, Restart, ServiceSpec
+from devstack.engine.states import UP_STATES, State
 
 # A service counts as stable (its failure streak is forgotten) after this long up.
 STABLE_AFTER = 30.0
@@ -133,3 +134,32 @@ def judge_probe(state: State, ok: bool, failures: int, retries: int, since_start
     if verdict.state == State.UNHEALTHY and state != State.UNHEALTHY and restart_on_unhealthy:
         return ProbeVerdict(verdict.state, verdict.failures, restart=True)
     return verdict
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """What a dependent sees of one of its dependencies."""
+
+    state: State
+    optional: bool
+    ever_started: bool
+
+
+def dependencies_met(depends_on: Mapping[str, Condition],
+                     seen: Mapping[str, Dependency]) -> tuple[bool, str | None]:
+    """(whether every condition holds, why it never will): a required dependency that failed
+    ends the wait; an optional one's failure never stops the others."""
+    met = True
+    for name, condition in depends_on.items():
+        dep = seen[name]
+        if dep.state == State.FAILED:
+            if dep.optional:
+                continue
+            return True, f"dependency {name} failed"
+        if condition == Condition.COMPLETED:
+            met &= dep.state == State.EXITED
+        elif condition == Condition.STARTED:
+            met &= dep.ever_started
+        else:
+            met &= dep.state in UP_STATES
+    return met, None

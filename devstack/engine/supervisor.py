@@ -16,9 +16,10 @@ from devstack.config.diff import StackChanges, diff_stacks
 from devstack.config.specs import ServiceSpec, StackSpec
 from devstack.engine.clock import Clock
 from devstack.engine.coalesce import Coalescer
+from devstack.engine.context import Context, Notifier, Prober
 from devstack.engine.diagnosis import Diagnostics
 from devstack.engine.edits import SourceFile, change_lines
-from devstack.engine.service import Context, Notifier, Prober, Service
+from devstack.engine.service import Service
 from devstack.engine.states import SETTLED_STATES, UP_STATES, stack_state
 from devstack.engine.timeline import NoTimeline, Timeline
 from devstack.errors import UsageError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f]+")
+_MEANINGFUL = re.compile(r"[A-Za-z0-9]")
 
 
 def one_line(text: str, limit: int | None = None) -> str:
@@ -21,3 +22,13 @@ def no_line_breaks(text: str) -> str:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def last_meaningful_line(lines: list[str]) -> str | None:
+    """The last line that says something (not blank, not a caret under a traceback's code), cut
+    to 300 characters: what a crashed program last said, when no signature knows it."""
+    for line in reversed(lines):
+        text = line.strip()
+        if _MEANINGFUL.search(text) and not text.startswith("^"):
+            return text[:300]
+    return None

@@ -459,7 +459,7 @@ IMPOSTOR_BY_PORT = ("listeners.find_impostor() trusts any listener of the servic
                     "[::1]:P count as healthy")
 
 
-IMPOSTOR_ONLY_AT_START = ("impostors are looked for only while a service is starting (service.py "
+IMPOSTOR_ONLY_AT_START = ("impostors are looked for only while a service is starting (engine/watch.py "
                           "_probe_loop): once healthy, an impostor on the other family keeps a `localhost` "
                           "probe passing after the service stopped listening")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.config.specs import Restart, ServiceSpec
+from devstack.config.specs import Condition, Restart, ServiceSpec
 from devstack.engine import policy
 from devstack.engine.states import State
 
@@ -131,3 +131,33 @@ def test_after_probe(state: State, ok: bool, failures: int, want: policy.ProbeVe
 def test_judge_probe(state: State, ok: bool, since: float, restart: bool, want: policy.ProbeVerdict) -> None:
     assert policy.judge_probe(state, ok, failures=2 if state != State.STARTING else 0, retries=3,
                               since_start=since, start_period=60.0, restart_on_unhealthy=restart) == want
+
+
+def dep(state: State, optional: bool = False, started: bool = True) -> policy.Dependency:
+    return policy.Dependency(state, optional, started)
+
+
+H, C, S = Condition.HEALTHY, Condition.COMPLETED, Condition.STARTED
+
+
+@pytest.mark.parametrize(("conditions", "seen", "want"), [
+    # healthy: any up state counts, a start in progress does not
+    ({"db": H}, {"db": dep(State.HEALTHY)}, (True, None)),
+    ({"db": H}, {"db": dep(State.RUNNING)}, (True, None)),
+    ({"db": H}, {"db": dep(State.STARTING)}, (False, None)),
+    # completed: only a clean exit; started: once spawned, whatever came after
+    ({"migrate": C}, {"migrate": dep(State.EXITED)}, (True, None)),
+    ({"migrate": C}, {"migrate": dep(State.HEALTHY)}, (False, None)),
+    ({"db": S}, {"db": dep(State.BACKOFF)}, (True, None)),
+    ({"db": S}, {"db": dep(State.PENDING, started=False)}, (False, None)),
+    # a required dependency's failure ends the wait with the reason; an optional one's is ignored
+    ({"db": H, "cache": H}, {"db": dep(State.FAILED), "cache": dep(State.HEALTHY)},
+     (True, "dependency db failed")),
+    ({"db": H, "cache": H}, {"db": dep(State.HEALTHY), "cache": dep(State.FAILED, optional=True)},
+     (True, None)),
+    # every condition must hold
+    ({"db": H, "cache": H}, {"db": dep(State.HEALTHY), "cache": dep(State.STARTING)}, (False, None)),
+])
+def test_dependencies_met(conditions: dict[str, Condition], seen: dict[str, policy.Dependency],
+                          want: tuple[bool, str | None]) -> None:
+    assert policy.dependencies_met(conditions, seen) == want
