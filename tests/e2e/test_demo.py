@@ -141,6 +141,32 @@ def test_1_up_makes_all_four_healthy_and_the_page_green(demo: Demo, browser: Any
     page.close()
 
 
+def test_1b_analyze_and_the_dashboard_show_the_demo_start(demo: Demo, tmp_path: Path) -> None:
+    """What the README shows of the demo: `devstack analyze` of the start test_1 made, and its
+    dashboard photographed by the script that redraws docs/dashboard.png."""
+    analyze = demo.run("analyze", "--json", timeout=60)
+    assert analyze.returncode == 0, analyze.stdout + analyze.stderr
+    doc = json.loads(analyze.stdout)
+    by = {s["name"]: s for s in doc["services"]}
+    assert doc["stack"] == "lifebit" and set(by) == set(PORTS)
+    assert all(s["healthy_s"] is not None and s["error"] is None for s in by.values()), doc
+    # the frontend waits for the Core API, which waits for Postgres: that chain decides "ready"
+    assert doc["critical_chain"] == ["postgres", "core-api", "frontend"]
+    assert doc["ready_s"] == pytest.approx(by["frontend"]["healthy_s"], abs=0.002)
+    assert by["core-api"]["spawn_s"] >= by["postgres"]["healthy_s"]
+    assert by["frontend"]["spawn_s"] >= by["core-api"]["healthy_s"]
+    text = demo.run("analyze", timeout=60).stdout
+    assert "frontend @" in text and "└─core-api @" in text and "└─postgres @" in text, text
+
+    shot = tmp_path / "dashboard.png"
+    drawn = subprocess.run([sys.executable, str(REPO / "scripts" / "dashboard-screenshot"),
+                            "--stack", str(demo.root), str(shot)],
+                           env=demo.env, capture_output=True, text=True, timeout=180)
+    assert drawn.returncode == 0, drawn.stdout + drawn.stderr
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert demo.status()["state"] == "up"  # a stack the script found running is left running
+
+
 def test_2_a_killed_ai_api_is_restarted_and_the_page_recovers(demo: Demo, browser: Any) -> None:
     page = browser.new_page()
     page.goto("http://localhost:5173/")

@@ -5,11 +5,14 @@ environment; and devstack without setproctitle, which is optional."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import urllib.parse
+import urllib.request
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -94,10 +97,42 @@ def test_the_sdist_and_wheel_install_and_run_the_readme_walk(tmp_path: Path, no_
         assert "api" in up.stdout and "healthy" in up.stdout
         logs = devstack("logs", "api", cwd=hello)
         assert logs.returncode == 0 and "api: listening on" in logs.stdout, logs
+        _analyze_and_dashboard(hello, env)
     finally:
         down = devstack("down", cwd=hello)
     assert down.returncode == 0 and "stack hello is down." in down.stdout, down
     wait_until(lambda: not any(_tagged(no_leftovers)), 10, "no process of the stack left")
+
+
+def _analyze_and_dashboard(hello: Path, env: dict[str, str]) -> None:
+    """The README's "Seeing the stack" on examples/hello, from the installed wheel (whose page
+    and its static files must have been packaged)."""
+    analyze = subprocess.run(["devstack", "analyze", "--json"], cwd=hello, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert analyze.returncode == 0, analyze.stderr
+    doc = json.loads(analyze.stdout)
+    healthy = {s["name"]: s["healthy_s"] for s in doc["services"]}
+    assert doc["critical_chain"] == ["db", "api"] and None not in healthy.values(), doc
+    assert doc["ready_s"] == pytest.approx(healthy["api"], abs=0.002)
+    with subprocess.Popen(["devstack", "ui", "--port", "0", "--no-browser"], cwd=hello, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as ui:
+        try:
+            assert ui.stdout is not None
+            line = ui.stdout.readline()
+            assert line.startswith("dashboard: http://127.0.0.1:"), line
+            url = urllib.parse.urlsplit(line.split(" ", 1)[1].strip())
+            token = urllib.parse.parse_qs(url.query)["token"][0]
+            base = f"{url.scheme}://{url.netloc}"
+            asked = urllib.request.Request(f"{base}/api/v1/status",
+                                           headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(asked, timeout=10) as r:
+                states = {s["name"]: s["state"] for s in json.load(r)["services"]}
+            assert states == {"db": "healthy", "api": "healthy"}
+            with urllib.request.urlopen(f"{base}/", timeout=10) as r:
+                assert '<table id="services">' in r.read().decode()
+        finally:
+            ui.terminate()
+            ui.wait(10)
 
 
 def _tagged(tag: str) -> list[int]:
