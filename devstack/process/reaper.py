@@ -219,28 +219,37 @@ class Reaper:
 
     def _on_sigchld(self) -> None:
         with self._lock:
-            self._reap()
-            self._scan()
+            self._look()
 
     def _tick(self) -> None:
         with self._lock:
-            self._reap()
-            self._scan()
+            self._look()
             horizon = ticks_now() - int(FORGET_RUNS * CLK_TCK)
             for pid in [p for p, run in self._runs.items() if run.end is not None and run.end < horizon]:
                 del self._runs[pid]
         if self.active and self._loop is not None:
             self._rescan = self._loop.call_later(RESCAN, self._tick)
 
-    def _reap(self) -> None:
+    def _look(self) -> None:
+        """Reap, then adopt, from one read of the main thread's children (lock held): this runs
+        once a second for as long as the stack runs, so it is the supervisor's idle cost."""
+        children = children_of(self._main)
+        if children is not None:
+            self._scan(self._reap(children))
+
+    def _reap(self, children: list[int] | None = None) -> list[int]:
         """Wait for every exited child that asyncio does not wait for itself (lock held, or
-        closing). Only in the loop's thread: between asyncio's fork and its watcher knowing the
-        child, nothing else runs there."""
+        closing); the children still there. Only in the loop's thread: between asyncio's fork
+        and its watcher knowing the child, nothing else runs there."""
+        if children is None:
+            children = children_of(self._main) or []
         if self._watcher is None:
-            return
+            return children
         changed = False
-        for pid in children_of(self._main) or []:
+        left = []
+        for pid in children:
             if self._watcher.owns(pid):
+                left.append(pid)
                 continue
             try:
                 done, _status = os.waitpid(pid, os.WNOHANG)
@@ -248,17 +257,21 @@ class Reaper:
                 done = pid
             if done:
                 changed |= self._adopted.pop(pid, None) is not None
+            else:
+                left.append(pid)
         if changed:
             self._write_record()
+        return left
 
-    def _scan(self) -> None:
+    def _scan(self, children: list[int] | None = None) -> None:
         """Find the children adopted since the last look, and attribute them (lock held, in the
         loop's thread)."""
         if self._watcher is None or not self.active:
             return
-        children = children_of(self._main)
         if children is None:
-            return
+            children = children_of(self._main)
+            if children is None:
+                return
         now = ticks_now()
         changed = False
         live = set(children)
