@@ -29,7 +29,9 @@ from devstack.env.secrets import Redactor
 
 RING = 5000  # events kept for resuming pages
 CLIENT_QUEUE = 2000  # events a page may fall behind before it is cut off
-PAGE_LINES_PER_S = 500  # output lines sent to pages per second, at most (a burst may be twice that)
+# Output lines sent to pages per second, at most (a burst may be twice that). More than anyone
+# reads; at 500 a flood's drawing took a core of a two-core machine from the stack (bench W8).
+PAGE_LINES_PER_S = 100
 REFRESH = 5.0  # while pages are open: CPU, memory and uptime this often
 OFFLINE_POLL = 1.0  # how often to look for a supervisor while none runs
 # Fields that change without anything happening: sent with the periodic refresh, not as changes.

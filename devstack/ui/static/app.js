@@ -3,6 +3,9 @@
 "use strict";
 
 const MAX_LOG_LINES = 1000; // the pane keeps this many lines; every line is in .devstack/logs/
+// New lines are drawn at most this often: laying out the pane at every frame during a flood took
+// a whole core from the stack being watched (bench W8); five times a second still reads as live.
+const LOG_FLUSH_MS = 200;
 const ICONS = { healthy: "●", running: "▶", starting: "◌", pending: "…", unhealthy: "▲", backoff: "↻",
                 failed: "✕", exited: "✓", stopped: "■", up: "●", degraded: "◐", down: "■", unknown: "…" };
 const UP = new Set(["healthy", "running"]);
@@ -14,6 +17,14 @@ let status = null;
 let timelineKey = "";
 let pendingLines = [];
 let logScheduled = false;
+let lastFlush = 0;
+
+function scheduleFlush() {
+  if (logScheduled) return;
+  logScheduled = true;
+  const wait = Math.max(0, lastFlush + LOG_FLUSH_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(flushLines), wait);
+}
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -221,7 +232,7 @@ function drawTimeline(doc) {
 function addLine(data) {
   pendingLines.push(data);
   if (pendingLines.length > MAX_LOG_LINES) pendingLines = pendingLines.slice(-MAX_LOG_LINES);
-  if (!logScheduled) { logScheduled = true; requestAnimationFrame(flushLines); }
+  scheduleFlush();
 }
 
 function lineMatches(node) {
@@ -231,14 +242,14 @@ function lineMatches(node) {
 
 function flushLines() {
   logScheduled = false;
+  lastFlush = performance.now();
   const pane = $("#log");
-  const atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 40;
   const frag = document.createDocumentFragment();
   for (const l of pendingLines) {
     const node = el("div", { class: "line " + l.stream + (l.service === "devstack" ? " devstack" : "") },
                     el("span", { class: "ts", text: l.ts.slice(11, 23) + " " }),
-                    el("span", { class: "svc", text: l.service + " | " }),
-                    el("span", { class: "text", text: l.line }));
+                    el("span", { class: "svc", text: l.service + " | " }));
+    node.append(l.line);
     node.dataset.service = l.service;
     node.dataset.text = (l.service + " " + l.line).toLowerCase();
     node.hidden = !lineMatches(node);
@@ -246,9 +257,23 @@ function flushLines() {
   }
   pendingLines = [];
   pane.append(frag);
-  while (pane.childElementCount > MAX_LOG_LINES) pane.firstElementChild.remove();
-  if (atBottom) pane.scrollTop = pane.scrollHeight;
+  const excess = pane.childElementCount - MAX_LOG_LINES;
+  if (excess > 0) {  // one removal for the lot, not one per line
+    const old = document.createRange();
+    old.setStartBefore(pane.firstElementChild);
+    old.setEndAfter(pane.children[excess - 1]);
+    old.deleteContents();
+  }
+  if (followLog) pane.scrollTop = pane.scrollHeight;
 }
+
+// Whether the pane follows new lines: it does while scrolled to the bottom. Kept from scroll
+// events, so that drawing lines never has to measure the pane first (a forced layout).
+let followLog = true;
+$("#log").addEventListener("scroll", (e) => {
+  const pane = e.target;
+  followLog = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 40;
+}, { passive: true });
 
 function refilter() { for (const node of $("#log").children) node.hidden = !lineMatches(node); }
 $("#log-service").addEventListener("change", refilter);
@@ -291,7 +316,7 @@ async function loadBacklog() {
   }
   lines.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   pendingLines = lines.concat(pendingLines);
-  if (!logScheduled) { logScheduled = true; requestAnimationFrame(flushLines); }
+  scheduleFlush();
 }
 
 loadBacklog().finally(connect);
