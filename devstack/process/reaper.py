@@ -21,7 +21,8 @@ supervisor as subreaper it becomes the supervisor's child instead, and this modu
 
 Nothing tells a process that it adopted an orphan: adoptions are found by reading the main
 thread's children, at each SIGCHLD, at each question about a service's processes, and once a
-second (so that the record is at most a second old). One small read each time.
+second while the stack changes (so that the record is at most a second old then), every five
+seconds once nothing started, exited or was adopted for ten. One small read each time.
 
 Where there is no subreaper (not Linux, no pidfds, or a Python whose asyncio no longer lets a
 program choose its child watcher: 3.14+), `family` is the tree of the main process, as before,
@@ -55,7 +56,12 @@ from devstack.process.watcher import (
     unavailable,
 )
 
-RESCAN = 1.0  # s between two looks for adopted processes when nothing else asks
+# s between two looks for adopted processes when nothing else asks: every second while the stack
+# changes (processes start and exit: when daemons fork away), every RESCAN_CALM once nothing
+# changed for CALM_AFTER, so that an idle stack costs its supervisor next to nothing.
+RESCAN = 1.0
+RESCAN_CALM = 5.0
+CALM_AFTER = 10.0
 FORGET_RUNS = 60.0  # s a run's window is remembered after it ended (attribution by time)
 
 
@@ -78,6 +84,8 @@ class Reaper:
         self._thread: int | None = None
         self._main = os.getpid()  # orphans go to the main thread, whose tid is the pid
         self._rescan: asyncio.TimerHandle | None = None
+        self._changed_at = time.monotonic()  # the last start, exit or change of the children seen
+        self._last_children: list[int] = []
         self.active = False  # the subreaper is on
 
     def know_ports(self, ports: Mapping[str, int]) -> None:
@@ -139,10 +147,12 @@ class Reaper:
 
     def _on_forked(self, pid: int) -> None:
         st = stat(pid)
+        self._changed_at = time.monotonic()
         with self._lock:
             self._runs[pid] = RunInfo(None, st.start if st else ticks_now())
 
     def _on_reaped(self, pid: int) -> None:
+        self._changed_at = time.monotonic()
         with self._lock:
             run = self._runs.get(pid)
             if run is None:
@@ -228,13 +238,17 @@ class Reaper:
             for pid in [p for p, run in self._runs.items() if run.end is not None and run.end < horizon]:
                 del self._runs[pid]
         if self.active and self._loop is not None:
-            self._rescan = self._loop.call_later(RESCAN, self._tick)
+            calm = time.monotonic() - self._changed_at >= CALM_AFTER
+            self._rescan = self._loop.call_later(RESCAN_CALM if calm else RESCAN, self._tick)
 
     def _look(self) -> None:
         """Reap, then adopt, from one read of the main thread's children (lock held): this runs
-        once a second for as long as the stack runs, so it is the supervisor's idle cost."""
+        for as long as the stack runs, so it is the supervisor's idle cost."""
         children = children_of(self._main)
         if children is not None:
+            if children != self._last_children:
+                self._last_children = children
+                self._changed_at = time.monotonic()
             self._scan(self._reap(children))
 
     def _reap(self, children: list[int] | None = None) -> list[int]:

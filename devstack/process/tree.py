@@ -168,7 +168,7 @@ def tree_pids(pid: int) -> set[int]:
 def children_of(tid: int) -> list[int] | None:
     """The children of one thread (a process's main thread has the process's pid as its tid):
     /proc/TID/task/TID/children. None where the kernel does not offer the file."""
-    # A raw read: the supervisor asks once a second while idle, and a buffered file object costs
+    # A raw read: the supervisor asks every few seconds while idle, and a buffered file object costs
     # four more system calls (fstat twice, the tty check, a seek) and most of the time.
     try:
         fd = os.open(f"/proc/{tid}/task/{tid}/children", os.O_RDONLY | os.O_CLOEXEC)
