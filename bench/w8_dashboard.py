@@ -203,9 +203,8 @@ def _state_to_dom(bench: Bench, browser: Any) -> None:
             dom = changed[0][2] / 1000  # type: ignore[index]
             # This kill's line, not the previous one: the kills come ~0.4 s apart (a restart and
             # a probe), so a looser window picks up the last round's line. Stamps are to the ms.
-            event = next(
-                w for w, text in devstack_events(stack.root, since - 0.001) if text.startswith("s0 was killed")
-            )
+            killed = devstack_events(stack.root, since - 0.001)
+            event = next(w for w, text in killed if text.startswith("s0 was killed"))
             samples.append((dom - event) * 1000)
             page.wait_for_selector('tr[data-service="s0"][data-state="healthy"]', timeout=20_000)
             page.evaluate("window.__changes = []")
