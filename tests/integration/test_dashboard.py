@@ -66,7 +66,7 @@ def write_stack(stack: Stack) -> tuple[int, int]:
 def running(stack: Stack) -> Iterator[tuple[Stack, Dashboard]]:
     write_stack(stack)
     assert stack.run("up", "-d").code == 0
-    ui = Dashboard(stack, "--port", "0")
+    ui = Dashboard.for_stack(stack, "--port", "0")
     try:
         yield stack, ui
     finally:
@@ -232,7 +232,7 @@ def test_openapi_describes_every_route(running: tuple[Stack, Dashboard]) -> None
 
 def test_without_a_supervisor_every_service_is_stopped_and_start_brings_it_up(stack: Stack) -> None:
     write_stack(stack)
-    ui = Dashboard(stack, "--port", "0")
+    ui = Dashboard.for_stack(stack, "--port", "0")
     try:
         status = ui.request("GET", "/api/v1/status").json()
         assert status["supervisor"]["running"] is False
@@ -263,7 +263,7 @@ def test_the_default_port_when_free_else_a_free_one_said_on_stderr(stack: Stack)
     except OSError:
         pass  # taken by someone else already: taken all the same
     try:
-        ui = Dashboard(stack)
+        ui = Dashboard.for_stack(stack)
         try:
             assert ui.port != DEFAULT_PORT
             assert f"port {DEFAULT_PORT} is taken" in wait_until(ui.stderr, 5, "the note on stderr")
@@ -365,7 +365,7 @@ def test_ctrl_c_with_a_page_open_ends_at_once_and_quietly(stack: Stack) -> None:
     """An open event stream used to hold the exit for the whole shutdown grace, then be cancelled
     with a traceback on stderr."""
     write_stack(stack)
-    ui = Dashboard(stack, "--port", "0")
+    ui = Dashboard.for_stack(stack, "--port", "0")
     try:
         conn = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=10)
         auth = {"Host": ui.host, "Authorization": f"Bearer {ui.token}"}

@@ -81,7 +81,7 @@ def live(stack: Stack, browser: Any) -> Iterator[tuple[Stack, Dashboard, Any]]:
         command = {q([PY, "echoer.py"])}
         """)
     assert stack.run("up", "-d").code == 0
-    ui = Dashboard(stack, "--port", "0")
+    ui = Dashboard.for_stack(stack, "--port", "0")
     page = browser.new_page()
     try:
         page.goto(ui.url)

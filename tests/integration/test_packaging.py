@@ -11,8 +11,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import urllib.parse
-import urllib.request
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.dashboard import Dashboard
 from tests.support.harness import PY, Stack, q
 from tests.support.ports import free_port
 from tests.support.repo import REPO, git_files
@@ -114,25 +113,13 @@ def _analyze_and_dashboard(hello: Path, env: dict[str, str]) -> None:
     healthy = {s["name"]: s["healthy_s"] for s in doc["services"]}
     assert doc["critical_chain"] == ["db", "api"] and None not in healthy.values(), doc
     assert doc["ready_s"] == pytest.approx(healthy["api"], abs=0.002)
-    with subprocess.Popen(["devstack", "ui", "--port", "0", "--no-browser"], cwd=hello, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as ui:
-        try:
-            assert ui.stdout is not None
-            line = ui.stdout.readline()
-            assert line.startswith("dashboard: http://127.0.0.1:"), line
-            url = urllib.parse.urlsplit(line.split(" ", 1)[1].strip())
-            token = urllib.parse.parse_qs(url.query)["token"][0]
-            base = f"{url.scheme}://{url.netloc}"
-            asked = urllib.request.Request(f"{base}/api/v1/status",
-                                           headers={"Authorization": f"Bearer {token}"})
-            with urllib.request.urlopen(asked, timeout=10) as r:
-                states = {s["name"]: s["state"] for s in json.load(r)["services"]}
-            assert states == {"db": "healthy", "api": "healthy"}
-            with urllib.request.urlopen(f"{base}/", timeout=10) as r:
-                assert '<table id="services">' in r.read().decode()
-        finally:
-            ui.terminate()
-            ui.wait(10)
+    ui = Dashboard(["devstack"], hello, env, "--port", "0")
+    try:
+        states = {s["name"]: s["state"] for s in ui.request("GET", "/api/v1/status").json()["services"]}
+        assert states == {"db": "healthy", "api": "healthy"}
+        assert b'<table id="services">' in ui.request("GET", "/", token=False).body
+    finally:
+        ui.stop()
 
 
 def _tagged(tag: str) -> list[int]:

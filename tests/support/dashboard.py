@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.support.harness import PY, Stack
@@ -36,12 +37,13 @@ class Event:
 
 
 class Dashboard:
-    def __init__(self, stack: Stack, *args: str) -> None:
-        self.stack = stack
-        self.err_path = stack.root.parent / f"{stack.root.name}-ui.err"
+    def __init__(self, devstack: list[str], root: Path, env: dict[str, str], *args: str) -> None:
+        """`devstack ui --no-browser ARGS` in `root`, run by the `devstack` command given (an
+        installed one, or this checkout's: `for_stack`)."""
+        self.err_path = root.parent / f"{root.name}-ui.err"
         with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen([PY, "-m", "devstack", "ui", "--no-browser", *args], cwd=stack.root,
-                                         env=stack.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            self.proc = subprocess.Popen([*devstack, "ui", "--no-browser", *args], cwd=root,
+                                         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=err, start_new_session=True)
         assert self.proc.stdout is not None
         self.line = self.proc.stdout.readline().decode()
@@ -50,6 +52,10 @@ class Dashboard:
         self.port, self.token = int(match[1]), match[2]
         self.url = self.line.split(" ", 1)[1].strip()
         self.host = f"127.0.0.1:{self.port}"
+
+    @classmethod
+    def for_stack(cls, stack: Stack, *args: str) -> Dashboard:
+        return cls([PY, "-m", "devstack"], stack.root, stack.env(), *args)
 
     def stderr(self) -> str:
         return self.err_path.read_text(errors="replace") if self.err_path.exists() else ""
